@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds drop bounds and overflow checks in the numeric layers: their hot loops run over
+// unsafe buffers already, and the tests (debug) keep the checks on.
+let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Lethe",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "lethe", targets: ["lethe"]),
+        .executable(name: "lethe-bench", targets: ["lethe-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat libavcodec libswscale libavutil",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
+        .target(name: "LetheCore", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "LetheModels", dependencies: ["LetheCore"], swiftSettings: fast),
+        .target(name: "LetheMedia", dependencies: ["CFFmpeg"], swiftSettings: fast),
+        .target(name: "LetheWorld", dependencies: ["LetheCore", "LetheModels", "LetheMedia"], swiftSettings: fast),
+        .target(name: "LetheUnlearn", dependencies: ["LetheCore", "LetheModels", "LetheWorld"], swiftSettings: fast),
+        .target(name: "LetheEval", dependencies: ["LetheCore", "LetheModels", "LetheMedia", "LetheWorld", "LetheUnlearn"], swiftSettings: fast),
+        .executableTarget(name: "lethe", dependencies: [
+            "LetheCore", "LetheModels", "LetheMedia", "LetheWorld", "LetheUnlearn", "LetheEval",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+        .executableTarget(name: "lethe-bench", dependencies: ["LetheCore", "LetheModels"], swiftSettings: fast),
+        .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v5]
+)

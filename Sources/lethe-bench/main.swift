@@ -1,0 +1,2 @@
+import LetheCore
+print("lethe-bench: no benchmarks yet")

@@ -1,0 +1,10 @@
+import ArgumentParser
+import LetheCore
+
+@main
+struct Lethe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lethe",
+        abstract: "Erase concepts from text-to-video diffusion models by fine-tuning the text encoder.",
+        subcommands: [])
+}
