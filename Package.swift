@@ -33,6 +33,9 @@ let package = Package(
         ], swiftSettings: fast),
         .executableTarget(name: "lethe-bench", dependencies: ["LetheCore", "LetheModels"], swiftSettings: fast),
         .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LetheModelsTests", dependencies: ["LetheCore", "LetheModels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LetheMediaTests", dependencies: ["LetheMedia"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LetheCLITests", dependencies: ["lethe", "LetheCore"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )
