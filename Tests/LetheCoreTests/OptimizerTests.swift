@@ -1,0 +1,82 @@
+import XCTest
+@testable import LetheCore
+
+final class OptimizerTests: XCTestCase {
+    struct Fixture: Decodable {
+        struct Clip: Decodable { let norm: Float; let a: [Float]; let b: [Float]; let a_in: [Float]; let b_in: [Float] }
+        struct Cases: Decodable { let adamw: [[Float]]; let sgd_momentum: [[Float]]; let sgd_plain: [[Float]]; let clip: Clip }
+        let p0: [Float]
+        let grads: [[Float]]
+        let cases: Cases
+    }
+
+    func loadFixture() throws -> Fixture {
+        let url = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/optimizers.json")
+        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }
+
+    func run(_ fx: Fixture, _ make: ([Tensor]) -> Optimizer, expected: [[Float]]) {
+        let p = Tensor(shape: [fx.p0.count], data: fx.p0, requiresGrad: true)
+        let opt = make([p])
+        for (step, g) in fx.grads.enumerated() {
+            opt.zeroGrad()
+            p.grad = Tensor(shape: [g.count], data: g)
+            opt.step()
+            assertClose(p, expected[step], tolerance: 1e-5)
+        }
+    }
+
+    func testAdamWMatchesTorch() throws {
+        let fx = try loadFixture()
+        run(fx, { AdamW(parameters: $0, learningRate: 1e-2, betas: (0.9, 0.98), eps: 1e-8, weightDecay: 1e-2) }, expected: fx.cases.adamw)
+    }
+
+    func testSGDMatchesTorch() throws {
+        let fx = try loadFixture()
+        run(fx, { SGD(parameters: $0, learningRate: 0.1, momentum: 0.9, weightDecay: 1e-3) }, expected: fx.cases.sgd_momentum)
+        run(fx, { SGD(parameters: $0, learningRate: 0.1) }, expected: fx.cases.sgd_plain)
+    }
+
+    func testClipGradientNormMatchesTorch() throws {
+        let c = try loadFixture().cases.clip
+        let a = Tensor.zeros([c.a_in.count]), b = Tensor.zeros([c.b_in.count])
+        a.grad = Tensor(shape: [c.a_in.count], data: c.a_in)
+        b.grad = Tensor(shape: [c.b_in.count], data: c.b_in)
+        let norm = clipGradientNorm([a, b], maxNorm: 1)
+        XCTAssertEqual(norm, c.norm, accuracy: 1e-4 * c.norm)
+        assertClose(a.grad!, c.a, tolerance: 1e-5)
+        assertClose(b.grad!, c.b, tolerance: 1e-5)
+    }
+
+    func testEMA() {
+        let p = Tensor(shape: [2], data: [1, 2])
+        let ema = ExponentialMovingAverage(parameters: [p], decay: 0.9)
+        p.assign(Tensor(shape: [2], data: [11, 12]))
+        ema.update()
+        assertClose(ema.shadow[0], [2, 3])
+        ema.copyToParameters()
+        assertClose(p, [2, 3])
+    }
+
+    func testModuleStateDictRoundTripAndErrors() throws {
+        final class Leaf: Module {
+            override init() { super.init(); parameter("weight", Tensor.zeros([2, 3])); parameter("bias", Tensor.zeros([2])) }
+        }
+        final class Tree: Module {
+            override init() { super.init(); child("proj", Leaf()); children("layers", [Leaf(), Leaf()]) }
+        }
+        let m = Tree()
+        XCTAssertEqual(m.namedParameters().map(\.key),
+                       ["proj.weight", "proj.bias", "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"])
+        var sd = m.stateDict().mapValues { Tensor(repeating: 3, shape: $0.shape) }
+        try m.load(stateDict: sd, source: "x")
+        XCTAssertEqual(m.parameters.first!.scalars, [3, 3, 3, 3, 3, 3])
+        sd["layers.1.bias"] = Tensor.zeros([5])
+        XCTAssertThrowsError(try m.load(stateDict: sd, source: "f.safetensors")) { e in
+            XCTAssertTrue("\(e)".contains("layers.1.bias") && "\(e)".contains("f.safetensors"))
+        }
+        sd["layers.1.bias"] = nil
+        XCTAssertThrowsError(try m.load(stateDict: sd, source: "f")) { XCTAssertTrue("\($0)".contains("missing")) }
+        XCTAssertNotNil(m.module(at: "layers.1"))
+    }
+}
