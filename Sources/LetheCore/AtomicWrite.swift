@@ -1,0 +1,41 @@
+// Every file Lethe writes appears whole or not at all: write a temporary file beside the
+// target, flush it, then rename over the target (rename is atomic within one filesystem).
+
+import Foundation
+
+public enum FileWriteError: Error, CustomStringConvertible {
+    case cannotWrite(path: String, reason: String)
+    public var description: String {
+        switch self { case let .cannotWrite(path, reason): return "\(path): cannot write: \(reason)" }
+    }
+}
+
+/// Writes `data` to `url` atomically, creating the parent directory if needed.
+public func writeAtomically(_ data: Data, to url: URL) throws {
+    try writeAtomically(to: url) { tmp in try data.write(to: tmp) }
+}
+
+/// Calls `write` with a temporary path beside `url`, then renames it into place. On any error the
+/// temporary file is removed and the target is left as it was.
+public func writeAtomically(to url: URL, _ write: (URL) throws -> Void) throws {
+    let fm = FileManager.default
+    let dir = url.deletingLastPathComponent()
+    do {
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+    } catch {
+        throw FileWriteError.cannotWrite(path: url.path, reason: "cannot create directory \(dir.path)")
+    }
+    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    do {
+        try write(tmp)
+        let fd = open(tmp.path, O_RDONLY)
+        if fd >= 0 { fsync(fd); close(fd) }
+        if rename(tmp.path, url.path) != 0 {
+            throw FileWriteError.cannotWrite(path: url.path, reason: String(cString: strerror(errno)))
+        }
+    } catch {
+        try? fm.removeItem(at: tmp)
+        if error is FileWriteError { throw error }
+        throw FileWriteError.cannotWrite(path: url.path, reason: "\(error.localizedDescription)")
+    }
+}
