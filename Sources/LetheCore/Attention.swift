@@ -95,8 +95,6 @@ public func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor,
 /// per-pair GEMMs are too small to split well), and two threads each calling a multi-threaded
 /// sgemm oversubscribe the cores and run 7× slower. There are
 /// several work items per core so a core slowed by another process does not hold up the rest.
-/// The thread count is process-wide: an sgemm running concurrently elsewhere is single-threaded
-/// until the loop ends.
 private func forEachHead(_ count: Int, scratch: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
     func run(_ range: Range<Int>) {
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(scratch, 1))
@@ -107,14 +105,47 @@ private func forEachHead(_ count: Int, scratch: Int, _ body: (Int, UnsafeMutable
         run(0..<count)
         return
     }
-    let saved = openblas_get_num_threads()
-    openblas_set_num_threads(1)
-    defer { openblas_set_num_threads(saved) }
     let items = min(count, 8 * coreCount)
-    withoutActuallyEscaping(run) { run in
-        DispatchQueue.concurrentPerform(iterations: items) { item in
-            run((count * item / items)..<(count * (item + 1) / items))
+    withSingleThreadedBLAS {
+        withoutActuallyEscaping(run) { run in
+            DispatchQueue.concurrentPerform(iterations: items) { item in
+                run((count * item / items)..<(count * (item + 1) / items))
+            }
         }
+    }
+}
+
+/// Runs `body` with OpenBLAS limited to one thread, for loops that call sgemm from several
+/// threads at once. The thread count is process-wide, so overlapping callers share one hold:
+/// the first saves and lowers it, the last restores it (a plain save/restore per caller could
+/// restore "1" and leave every later GEMM single-threaded). While held, an sgemm anywhere else
+/// in the process also runs on one thread.
+func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
+    SingleThreadedBLASHold.acquire()
+    defer { SingleThreadedBLASHold.release() }
+    return try body()
+}
+
+private enum SingleThreadedBLASHold {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var holders = 0
+    nonisolated(unsafe) private static var savedThreads: Int32 = 1
+
+    static func acquire() {
+        lock.lock()
+        defer { lock.unlock() }
+        if holders == 0 {
+            savedThreads = openblas_get_num_threads()
+            openblas_set_num_threads(1)
+        }
+        holders += 1
+    }
+
+    static func release() {
+        lock.lock()
+        defer { lock.unlock() }
+        holders -= 1
+        if holders == 0 { openblas_set_num_threads(savedThreads) }
     }
 }
 

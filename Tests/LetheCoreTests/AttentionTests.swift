@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 import XCTest
 @testable import LetheCore
@@ -102,6 +103,16 @@ final class AttentionTests: XCTestCase {
         assertGradientsMatch([q, k, v]) { scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], heads: 2) }
         XCTAssertNil(k.grad)
         XCTAssertNil(v.grad)
+    }
+
+    func testConcurrentCallsRestoreBLASThreadCount() {
+        let before = openblas_get_num_threads()
+        let q = randomTensor([2, 6, 8], seed: 23, requiresGrad: false)
+        let expected = scaledDotProductAttention(query: q, key: q, value: q, heads: 2).scalars
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            XCTAssertEqual(scaledDotProductAttention(query: q, key: q, value: q, heads: 2).scalars, expected)
+        }
+        XCTAssertEqual(openblas_get_num_threads(), before)
     }
 
     // MARK: softmax
