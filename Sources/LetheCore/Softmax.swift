@@ -5,14 +5,6 @@
 // The row kernels here are shared with attention and cross-entropy. Exponentials are computed
 // eight lanes at a time: glibc's scalar expf would cost more than the attention GEMMs.
 
-@inline(__always) func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always) func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}
-
 /// e^x per lane: Cephes' expf (x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial in r), within
 /// about 2 ulp of the exact value. Inputs are clamped to [-87.3, 88] so 2ⁿ stays a normal float;
 /// below that the result is ~1e-38 rather than 0.
