@@ -371,12 +371,3 @@ private final class ScratchSlots {
 
     deinit { for slot in slots { slot.deallocate() } }
 }
-
-/// Runs `body` with OpenBLAS on one thread, for loops that already keep every core busy with
-/// their own GEMMs; the previous thread count is restored after.
-private func withSingleThreadedBLAS(_ body: () -> Void) {
-    let threads = openblas_get_num_threads()
-    openblas_set_num_threads(1)
-    defer { openblas_set_num_threads(threads) }
-    body()
-}
