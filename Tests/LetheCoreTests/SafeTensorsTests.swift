@@ -72,6 +72,11 @@ final class SafeTensorsTests: XCTestCase {
     func testReadsReferenceFilesExactly() throws {
         let expected = try decode([String: ExpectedFile].self, "valid.json")
         XCTAssertEqual(Set(expected.keys), ["reference.safetensors", "unaligned.safetensors"])
+        let reference = try XCTUnwrap(expected["reference.safetensors"]).tensors
+        for dtype in ["F32", "F16", "BF16"] {
+            XCTAssertTrue(reference.contains { $0.dtype == dtype && $0.shape == [] }, "fixture lacks a \(dtype) scalar")
+        }
+        XCTAssertTrue(reference.contains { $0.shape.contains(0) }, "fixture lacks a zero-size tensor")
         for (fileName, want) in expected {
             let file = try SafeTensorsFile(url: fixtures.appendingPathComponent(fileName))
             XCTAssertEqual(file.metadata, want.metadata, fileName)
