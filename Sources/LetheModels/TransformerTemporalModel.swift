@@ -1,0 +1,339 @@
+// diffusers' TransformerTemporalModel (models/transformers/transformer_temporal.py): attention
+// across the frames of each pixel. Each clip's frames come folded into the batch axis,
+// [N·F, C, H, W]; the model group-normalises over whole clips, attends over the F frames of
+// each of the N·H·W pixels ([N·H·W, F, C] tokens), and adds the input back.
+//
+// diffusers gets there with a permute to [N, C, F, H, W] for the norm and another to tokens, and
+// two more on the way back. Here the norm writes its output directly in token order and the
+// return trip is one transpose fused with the residual add: [N, F, C, H·W] and [N, H·W, F, C] are
+// the same matrix transposed per clip ([F·C, H·W] ↔ [H·W, F·C]).
+
+import Foundation
+import LetheCore
+
+/// diffusers' BasicTransformerBlock as TransformerTemporalModel builds it
+/// (double_self_attention, no encoder states): self-attention, a second self-attention,
+/// feed-forward (GEGLU), each pre-normed and residual.
+public final class TemporalTransformerBlock: Module {
+    public let norm1: LayerNorm, attn1: Attention
+    public let norm2: LayerNorm, attn2: Attention
+    public let norm3: LayerNorm, ff: FeedForward
+
+    public init(dim: Int, numAttentionHeads: Int, attentionHeadDim: Int, normEps: Float = 1e-5, rng: inout RandomGenerator) {
+        norm1 = LayerNorm(dim, eps: normEps)
+        attn1 = Attention(queryDim: dim, heads: numAttentionHeads, dimHead: attentionHeadDim, rng: &rng)
+        norm2 = LayerNorm(dim, eps: normEps)
+        attn2 = Attention(queryDim: dim, heads: numAttentionHeads, dimHead: attentionHeadDim, rng: &rng)
+        norm3 = LayerNorm(dim, eps: normEps)
+        ff = FeedForward(dim: dim, rng: &rng)
+        super.init()
+        child("norm1", norm1)
+        child("attn1", attn1)
+        child("norm2", norm2)
+        child("attn2", attn2)
+        child("norm3", norm3)
+        child("ff", ff)
+    }
+
+    /// x [B, F, dim] (B sequences of F frames) → [B, F, dim].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = attn1(norm1(x)) + x
+        h = attn2(norm2(h)) + h
+        return ff(norm3(h)) + h
+    }
+}
+
+public final class TransformerTemporalModel: Module {
+    public let norm: GroupNorm
+    public let projIn: Linear
+    public let transformerBlocks: [TemporalTransformerBlock]
+    public let projOut: Linear
+    public let numAttentionHeads: Int
+    public let attentionHeadDim: Int
+
+    /// - Parameters:
+    ///   - numAttentionHeads, attentionHeadDim: the attention's layout; the tokens are
+    ///     heads·headDim wide, which need not equal `inChannels` (proj_in/proj_out convert).
+    public init(numAttentionHeads: Int, attentionHeadDim: Int, inChannels: Int, numLayers: Int = 1,
+                normNumGroups: Int = 32, rng: inout RandomGenerator) {
+        let inner = numAttentionHeads * attentionHeadDim
+        self.numAttentionHeads = numAttentionHeads
+        self.attentionHeadDim = attentionHeadDim
+        norm = GroupNorm(groups: normNumGroups, channels: inChannels, eps: 1e-6)
+        projIn = Linear(inChannels, inner, rng: &rng)
+        transformerBlocks = (0..<numLayers).map { _ in
+            TemporalTransformerBlock(dim: inner, numAttentionHeads: numAttentionHeads, attentionHeadDim: attentionHeadDim, rng: &rng)
+        }
+        projOut = Linear(inner, inChannels, rng: &rng)
+        super.init()
+        child("norm", norm)
+        child("proj_in", projIn)
+        children("transformer_blocks", transformerBlocks)
+        child("proj_out", projOut)
+    }
+
+    /// x [N·F, C, H, W] (each clip's frames adjacent) → [N·F, C, H, W].
+    public func callAsFunction(_ x: Tensor, frames: Int) -> Tensor {
+        precondition(x.rank == 4 && frames > 0 && x.shape[0] % frames == 0,
+                     "TransformerTemporalModel: input must be [N·F, C, H, W] with F = \(frames), got \(x.shape)")
+        var h = x.temporalGroupNormTokens(frames: frames, groups: norm.groups, weight: norm.weight, bias: norm.bias, eps: norm.eps)
+        h = projIn(h)
+        for block in transformerBlocks { h = block(h) }
+        return projOut(h).framesFromTemporalTokens(adding: x, frames: frames)
+    }
+}
+
+// MARK: - Layout ops
+
+extension Tensor {
+    /// Group norm of each clip followed by the token layout of temporal attention:
+    /// x [N·F, C, H, W] → [N·H·W, F, C], where the statistics of clip n, group g pool the group's
+    /// channels over all F frames and H·W pixels (torch's GroupNorm on [N, C, F, H, W]), and then
+    /// the per-channel affine `weight`·x̂ + `bias`.
+    public func temporalGroupNormTokens(frames: Int, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        precondition(rank == 4 && frames > 0 && shape[0] % frames == 0,
+                     "temporalGroupNormTokens: input must be [N·F, C, H, W] with F = \(frames), got \(shape)")
+        let clips = shape[0] / frames, channels = shape[1], plane = shape[2] * shape[3]
+        precondition(groups > 0 && channels % groups == 0, "temporalGroupNormTokens: \(channels) channels do not split into \(groups) groups")
+        if let weight { precondition(weight.shape == [channels], "temporalGroupNormTokens: weight \(weight.shape) for \(channels) channels") }
+        if let bias { precondition(bias.shape == [channels], "temporalGroupNormTokens: bias \(bias.shape) for \(channels) channels") }
+        let perGroup = channels / groups
+        let run = perGroup * plane                 // one group of one frame: contiguous
+        let groupCount = Double(run * frames)
+        let clipStride = frames * channels * plane
+        let xp = pointer, wp = weight?.pointer, bp = bias?.pointer
+
+        // Per (clip, group): mean and 1/σ, two passes in Double over the F runs.
+        let stats = ClipGroupStatistics(count: clips * groups)
+        parallelFor(clips * groups, grain: max(1, 32768 / max(run * frames, 1))) { range in
+            for ng in range {
+                let n = ng / groups, g = ng % groups
+                let base = xp + n * clipStride + g * run
+                var total = 0.0
+                for f in 0..<frames { total += sumDouble(base + f * channels * plane, run) }
+                let mean = total / groupCount
+                var squares = 0.0
+                for f in 0..<frames { squares += squaredDeviations(base + f * channels * plane, run, mean: mean) }
+                stats.mean[ng] = Float(mean)
+                stats.rstd[ng] = Float(1 / (squares / groupCount + Double(eps)).squareRoot())
+            }
+        }
+        // y = x·scale + shift per (clip, channel) folds normalisation and affine into one FMA.
+        let scale = UnsafeMutablePointer<Float>.allocate(capacity: max(clips * channels, 1))
+        let shift = UnsafeMutablePointer<Float>.allocate(capacity: max(clips * channels, 1))
+        defer { scale.deallocate(); shift.deallocate() }
+        for n in 0..<clips {
+            for c in 0..<channels {
+                let ng = n * groups + c / perGroup, i = n * channels + c
+                scale[i] = stats.rstd[ng] * (wp?[c] ?? 1)
+                shift[i] = (bp?[c] ?? 0) - stats.mean[ng] * scale[i]
+            }
+        }
+        let out = Tensor(uninitializedShape: [clips * plane, frames, channels])
+        transposeClips(xp, out.pointer, clips: clips, rows: frames * channels, columns: plane,
+                       rowScale: scale, rowShift: shift, period: channels)
+
+        let x = self
+        let inputs = [x] + [weight, bias].compactMap { $0 }
+        return Autograd.record(out, "temporal_group_norm_tokens", inputs: inputs) { g in
+            // Back to the input's layout, then torch's group-norm backward per (clip, group).
+            let gx = Tensor(uninitializedShape: x.shape)
+            transposeClips(g.pointer, gx.pointer, clips: clips, rows: plane, columns: frames * channels)
+            let sumDy = UnsafeMutablePointer<Double>.allocate(capacity: max(clips * channels, 1))
+            let sumDyX = UnsafeMutablePointer<Double>.allocate(capacity: max(clips * channels, 1))
+            defer { sumDy.deallocate(); sumDyX.deallocate() }
+            sumDy.initialize(repeating: 0, count: max(clips * channels, 1))
+            sumDyX.initialize(repeating: 0, count: max(clips * channels, 1))
+            let dp = gx.pointer
+            // Σ dy and Σ dy·x per (clip, channel), summed over frames and pixels.
+            parallelFor(clips * channels, grain: max(1, 16384 / max(frames * plane, 1))) { range in
+                for nc in range {
+                    let n = nc / channels, c = nc % channels
+                    var s = 0.0, sx = 0.0
+                    for f in 0..<frames {
+                        let offset = ((n * frames + f) * channels + c) * plane
+                        s += sumDouble(dp + offset, plane)
+                        sx += dotDouble(dp + offset, xp + offset, plane)
+                    }
+                    sumDy[nc] = s
+                    sumDyX[nc] = sx
+                }
+            }
+            var grads: [Tensor?] = []
+            if x.requiresGrad {
+                parallelFor(clips * groups, grain: 1) { range in
+                    for ng in range {
+                        let n = ng / groups, firstChannel = (ng % groups) * perGroup
+                        let m = Double(stats.mean[ng]), r = Double(stats.rstd[ng])
+                        // With x̂ = (x−m)·r and g = dy·w: dx = r·(g − mean(g) − x̂·mean(g·x̂)).
+                        var sumG = 0.0, sumGXhat = 0.0
+                        for j in 0..<perGroup {
+                            let c = firstChannel + j, nc = n * channels + c
+                            let w = Double(wp?[c] ?? 1)
+                            sumG += w * sumDy[nc]
+                            sumGXhat += w * r * (sumDyX[nc] - m * sumDy[nc])
+                        }
+                        let meanG = sumG / groupCount, meanGXhat = sumGXhat / groupCount
+                        let xCoef = Float(-r * r * meanGXhat)
+                        let constant = Float(r * (r * m * meanGXhat - meanG))
+                        for f in 0..<frames {
+                            for j in 0..<perGroup {
+                                let c = firstChannel + j
+                                let dyCoef = Float(r) * (wp?[c] ?? 1)
+                                let offset = ((n * frames + f) * channels + c) * plane
+                                let d = dp + offset, xs = xp + offset
+                                for s in 0..<plane { d[s] = dyCoef * d[s] + xCoef * xs[s] + constant }
+                            }
+                        }
+                    }
+                }
+                grads.append(gx)
+            } else {
+                grads.append(nil)
+            }
+            if let weight {
+                var gw: Tensor? = nil
+                if weight.requiresGrad {
+                    // dw[c] = Σ_n r·(Σ dy·x − m·Σ dy)
+                    let t = Tensor.zeros([channels])
+                    for c in 0..<channels {
+                        var acc = 0.0
+                        for n in 0..<clips {
+                            let ng = n * groups + c / perGroup, nc = n * channels + c
+                            acc += Double(stats.rstd[ng]) * (sumDyX[nc] - Double(stats.mean[ng]) * sumDy[nc])
+                        }
+                        t.pointer[c] = Float(acc)
+                    }
+                    gw = t
+                }
+                grads.append(gw)
+            }
+            if let bias {
+                var gb: Tensor? = nil
+                if bias.requiresGrad {
+                    let t = Tensor.zeros([channels])
+                    for c in 0..<channels {
+                        var acc = 0.0
+                        for n in 0..<clips { acc += sumDy[n * channels + c] }
+                        t.pointer[c] = Float(acc)
+                    }
+                    gb = t
+                }
+                grads.append(gb)
+            }
+            return grads
+        }
+    }
+
+    /// The inverse layout of `temporalGroupNormTokens` plus a residual: tokens [N·H·W, F, C]
+    /// → [N·F, C, H, W] shaped like `residual`, with `residual` added.
+    public func framesFromTemporalTokens(adding residual: Tensor, frames: Int) -> Tensor {
+        precondition(residual.rank == 4 && frames > 0 && residual.shape[0] % frames == 0,
+                     "framesFromTemporalTokens: residual must be [N·F, C, H, W] with F = \(frames), got \(residual.shape)")
+        let clips = residual.shape[0] / frames, channels = residual.shape[1], plane = residual.shape[2] * residual.shape[3]
+        precondition(shape == [clips * plane, frames, channels],
+                     "framesFromTemporalTokens: tokens \(shape) do not fit frames \(residual.shape) (expected [\(clips * plane), \(frames), \(channels)])")
+        let out = Tensor(uninitializedShape: residual.shape)
+        transposeClips(pointer, out.pointer, clips: clips, rows: plane, columns: frames * channels, addend: residual.pointer)
+        let tokenShape = shape
+        return Autograd.record(out, "frames_from_temporal_tokens", inputs: [self, residual]) { g in
+            let gt = Tensor(uninitializedShape: tokenShape)
+            transposeClips(g.pointer, gt.pointer, clips: clips, rows: frames * channels, columns: plane)
+            return [gt, g]
+        }
+    }
+}
+
+/// Statistics kept by the norm's forward for its backward, freed with the tape node.
+private final class ClipGroupStatistics {
+    let mean: UnsafeMutablePointer<Float>
+    let rstd: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        mean = .allocate(capacity: max(count, 1))
+        rstd = .allocate(capacity: max(count, 1))
+    }
+    deinit {
+        mean.deallocate()
+        rstd.deallocate()
+    }
+}
+
+/// dst[n][c][r] = src[n][r][c]·scale[n·period + r % period] + shift[…] + addend[n][c][r]
+/// for each of `clips` [rows, columns] matrices (scale/shift/addend optional). Square tiles keep
+/// both the reads and the strided writes within a few cache lines.
+private func transposeClips(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, clips: Int, rows: Int, columns: Int,
+                            rowScale: UnsafePointer<Float>? = nil, rowShift: UnsafePointer<Float>? = nil, period: Int = 1,
+                            addend: UnsafePointer<Float>? = nil) {
+    let tile = 16
+    let rowTiles = (rows + tile - 1) / tile
+    parallelFor(clips * rowTiles, grain: max(1, 16384 / max(tile * columns, 1))) { range in
+        for item in range {
+            let n = item / rowTiles, r0 = (item % rowTiles) * tile, r1 = min(r0 + tile, rows)
+            let s = src + n * rows * columns, d = dst + n * rows * columns
+            let a = addend.map { $0 + n * rows * columns }
+            var c0 = 0
+            while c0 < columns {
+                let c1 = min(c0 + tile, columns)
+                for r in r0..<r1 {
+                    let k = n * period + r % period
+                    let scale = rowScale?[k] ?? 1, shift = rowShift?[k] ?? 0
+                    let srow = s + r * columns
+                    if let a {
+                        for c in c0..<c1 { d[c * rows + r] = srow[c] * scale + shift + a[c * rows + r] }
+                    } else {
+                        for c in c0..<c1 { d[c * rows + r] = srow[c] * scale + shift }
+                    }
+                }
+                c0 = c1
+            }
+        }
+    }
+}
+
+@inline(__always)
+private func sumDouble(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
+    var acc = SIMD8<Float>(), total: Double = 0
+    var i = 0
+    while i + 8 <= n {
+        acc += load8(p + i)
+        i += 8
+        if i % 4096 == 0 { total += Double(acc.sum()); acc = SIMD8<Float>() }
+    }
+    total += Double(acc.sum())
+    while i < n { total += Double(p[i]); i += 1 }
+    return total
+}
+
+@inline(__always)
+private func squaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, mean: Double) -> Double {
+    let m = SIMD8<Float>(repeating: Float(mean))
+    var acc = SIMD8<Float>(), total: Double = 0
+    var i = 0
+    while i + 8 <= n {
+        let d = load8(p + i) - m
+        acc += d * d
+        i += 8
+        if i % 4096 == 0 { total += Double(acc.sum()); acc = SIMD8<Float>() }
+    }
+    total += Double(acc.sum())
+    let mf = Float(mean)
+    while i < n { let d = p[i] - mf; total += Double(d * d); i += 1 }
+    return total
+}
+
+@inline(__always)
+private func dotDouble(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Double {
+    var acc = SIMD8<Float>(), total: Double = 0
+    var i = 0
+    while i + 8 <= n {
+        acc += load8(a + i) * load8(b + i)
+        i += 8
+        if i % 4096 == 0 { total += Double(acc.sum()); acc = SIMD8<Float>() }
+    }
+    total += Double(acc.sum())
+    while i < n { total += Double(a[i] * b[i]); i += 1 }
+    return total
+}
+
+@inline(__always)
+private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
