@@ -37,11 +37,22 @@ public final class TemporalTransformerBlock: Module {
 
     /// x [B, F, dim] (B sequences of F frames) → [B, F, dim].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = attn1(norm1(x)) + x
-        h = attn2(norm2(h)) + h
+        var h = selfAttention(attn1, norm1(x)) + x
+        h = selfAttention(attn2, norm2(h)) + h
         return ff(norm3(h)) + h
     }
+
+    /// The attention's own projections around a kernel for short sequences: temporal attention
+    /// runs N·H·W sequences of only F frames, where one pair of GEMM calls per sequence and head
+    /// would cost far more in call overhead than in arithmetic.
+    private func selfAttention(_ attn: Attention, _ x: Tensor) -> Tensor {
+        guard x.shape[1] <= shortSequenceLimit else { return attn(x) }
+        return attn.toOut(shortSequenceAttention(query: attn.toQ(x), key: attn.toK(x), value: attn.toV(x), heads: attn.heads))
+    }
 }
+
+/// Sequences up to this length use `shortSequenceAttention`; longer ones the GEMM-based attention.
+let shortSequenceLimit = 32
 
 public final class TransformerTemporalModel: Module {
     public let norm: GroupNorm
@@ -242,6 +253,119 @@ extension Tensor {
             return [gt, g]
         }
     }
+}
+
+// MARK: - Attention over short sequences
+
+/// softmax(q·kᵀ/√d)·v for each sequence and head, like `scaledDotProductAttention`, computed with
+/// SIMD loops instead of GEMM calls: query [B, Lq, heads·d], key and value [B, Lk, heads·d] →
+/// [B, Lq, heads·d]. Meant for many short sequences (frames of each pixel), where the work per
+/// (sequence, head) is a few hundred multiply-adds. Backward recomputes the probabilities, which
+/// costs one more pass of dot products and keeps no B·heads·Lq·Lk buffer alive on the tape.
+public func shortSequenceAttention(query: Tensor, key: Tensor, value: Tensor, heads: Int) -> Tensor {
+    precondition(query.rank == 3 && key.rank == 3 && value.rank == 3,
+                 "shortSequenceAttention: query \(query.shape), key \(key.shape), value \(value.shape) must be [B, L, heads·d]")
+    let batch = query.shape[0], lq = query.shape[1], lk = key.shape[1], width = query.shape[2]
+    precondition(key.shape[0] == batch && value.shape[0] == batch && value.shape[1] == lk
+                    && key.shape[2] == width && value.shape[2] == width && heads > 0 && width % heads == 0,
+                 "shortSequenceAttention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit \(heads) heads")
+    let d = width / heads
+    let scale = 1 / Float(d).squareRoot()
+    let out = Tensor.zeros([batch, lq, width])
+    let qp = query.pointer, kp = key.pointer, vp = value.pointer, op = out.pointer
+    let grain = max(1, 8192 / max(heads * lq * lk * d, 1))
+
+    /// Row i of head h of sequence b: softmax of the scores into p[0..<lk].
+    @inline(__always) func probabilities(_ b: Int, _ h: Int, _ i: Int, into p: UnsafeMutablePointer<Float>) {
+        let q = qp + (b * lq + i) * width + h * d
+        var top = -Float.infinity
+        for j in 0..<lk {
+            p[j] = scale * dotD(q, kp + (b * lk + j) * width + h * d, d)
+            top = max(top, p[j])
+        }
+        var total: Float = 0
+        for j in 0..<lk { p[j] = Foundation.exp(p[j] - top); total += p[j] }
+        let inverse = 1 / total
+        for j in 0..<lk { p[j] *= inverse }
+    }
+
+    parallelFor(batch, grain: grain) { range in
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(lk, 1))
+        defer { p.deallocate() }
+        for b in range {
+            for h in 0..<heads {
+                for i in 0..<lq {
+                    probabilities(b, h, i, into: p)
+                    let o = op + (b * lq + i) * width + h * d
+                    for j in 0..<lk { axpyD(p[j], vp + (b * lk + j) * width + h * d, o, d) }
+                }
+            }
+        }
+    }
+
+    return Autograd.record(out, "short_sequence_attention", inputs: [query, key, value]) { g in
+        let gq = query.requiresGrad ? Tensor.zeros(query.shape) : nil
+        let gk = key.requiresGrad ? Tensor.zeros(key.shape) : nil
+        let gv = value.requiresGrad ? Tensor.zeros(value.shape) : nil
+        let gp = g.pointer
+        let gqp = gq?.pointer, gkp = gk?.pointer, gvp = gv?.pointer
+        // Each sequence's gradients touch only its own rows, so sequences split over the cores.
+        parallelFor(batch, grain: grain) { range in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(2 * lk, 1))
+            defer { p.deallocate() }
+            let ds = p + lk
+            for b in range {
+                for h in 0..<heads {
+                    for i in 0..<lq {
+                        probabilities(b, h, i, into: p)
+                        let go = gp + (b * lq + i) * width + h * d
+                        // dP_j = dO_i·v_j; dS_j = P_j·(dP_j − Σ P·dP)
+                        var rowDot: Float = 0
+                        for j in 0..<lk {
+                            let v = vp + (b * lk + j) * width + h * d
+                            ds[j] = dotD(go, v, d)
+                            rowDot += p[j] * ds[j]
+                            if let gvp { axpyD(p[j], go, gvp + (b * lk + j) * width + h * d, d) }
+                        }
+                        for j in 0..<lk { ds[j] = scale * p[j] * (ds[j] - rowDot) }
+                        let q = qp + (b * lq + i) * width + h * d
+                        for j in 0..<lk {
+                            let row = (b * lk + j) * width + h * d
+                            if let gqp { axpyD(ds[j], kp + row, gqp + (b * lq + i) * width + h * d, d) }
+                            if let gkp { axpyD(ds[j], q, gkp + row, d) }
+                        }
+                    }
+                }
+            }
+        }
+        return [gq, gk, gv]
+    }
+}
+
+/// Σ a[i]·b[i] for i < n, n being a head width.
+@inline(__always)
+private func dotD(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n {
+        acc += load8(a + i) * load8(b + i)
+        i += 8
+    }
+    var total = acc.sum()
+    while i < n { total += a[i] * b[i]; i += 1 }
+    return total
+}
+
+/// y[i] += alpha·x[i] for i < n.
+@inline(__always)
+private func axpyD(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    let a = SIMD8<Float>(repeating: alpha)
+    var i = 0
+    while i + 8 <= n {
+        UnsafeMutableRawPointer(y + i).storeBytes(of: load8(UnsafePointer(y + i)) + a * load8(x + i), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n { y[i] += alpha * x[i]; i += 1 }
 }
 
 /// Statistics kept by the norm's forward for its backward, freed with the tape node.
