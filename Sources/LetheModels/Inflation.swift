@@ -164,7 +164,7 @@ extension UNet3DConditionModel {
     }
 }
 
-extension Module {
+private extension Module {
     /// Every module of type `T` in this module's tree, in registration order.
     func modules<T: Module>(of type: T.Type) -> [T] {
         var found: [T] = []

@@ -314,6 +314,11 @@ final class UNet3DConditionModelTests: XCTestCase {
     }
 
     func testInflationRefusesWhatUNet3DCannotExpress() throws {
+        // The clip world's image UNet has heads of 8 channels in both attention levels.
+        let clipWorld = try UNet3DConfig(inflating: .clipWorld(crossAttentionDim: 32))
+        XCTAssertEqual(clipWorld.attentionHeadDim, 8)
+        XCTAssertEqual(clipWorld.upBlockTypes, ["CrossAttnUpBlock3D", "CrossAttnUpBlock3D", "UpBlock3D"])
+
         var c = try randomImageUNet(seed: 9).config
         c.attentionHeadDim = .shared(2)  // widths 4 and 8
         XCTAssertThrowsError(try UNet3DConfig(inflating: c)) { error in
@@ -346,6 +351,20 @@ final class UNet3DConditionModelTests: XCTestCase {
         let written = try JSONConfig(contentsOf: dir.appendingPathComponent("config.json"))
         XCTAssertEqual(written["_class_name"], "UNet3DConditionModel")
         XCTAssertEqual(written["num_attention_heads"], .null)
+    }
+
+    /// The video UNet of the pipeline fixtures (saved by diffusers' TextToVideoSDPipeline in
+    /// float16) loads with every key matched.
+    func testLoadsTheTextToVideoPipelineUNet() throws {
+        let folder = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/pipeline/t2v_tiny/unet")
+        let model = try UNet3DConditionModel.load(directory: folder)
+        XCTAssertEqual(model.config.blockOutChannels, [8, 16])
+        var rng = RandomGenerator(seed: 11)
+        let out = Autograd.inference {
+            model(sample: Tensor.randn([1, 3, 4, 8, 8], rng: &rng), timesteps: [10], encoderHiddenStates: Tensor.randn([1, 77, 8], rng: &rng))
+        }
+        XCTAssertEqual(out.shape, [1, 3, 4, 8, 8])
+        XCTAssertTrue(out.scalars.allSatisfy(\.isFinite))
     }
 
     func testMissingWeightsNameTheFolder() throws {
