@@ -291,19 +291,26 @@ final class UNet3DConditionModelTests: XCTestCase {
         XCTAssertEqual(video.config.downBlockTypes, ["CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "DownBlock3D"])
 
         let (n, f) = (2, 3)
-        let clip = Tensor.randn([n, 3, f, 8, 8], rng: &rng)
         let context = Tensor.randn([n, 5, 8], rng: &rng)
         let timesteps: [Float] = [20, 700]
+        /// The image UNet on the clip's N·F frames as a batch, each with its clip's context and timestep.
+        func imagePerFrame(_ clip: Tensor) -> Tensor {
+            let f = clip.shape[2]
+            let frames = clip.permuted([0, 2, 1, 3, 4]).reshaped([n * f, 3, 8, 8])
+            let contexts = Tensor.concatenate((0..<n).flatMap { i in
+                Array(repeating: context.slice(axis: 0, range: i..<(i + 1)), count: f)
+            }, axis: 0)
+            let perFrame = timesteps.flatMap { Array(repeating: $0, count: f) }
+            let out = Autograd.inference { image(sample: frames, timesteps: perFrame, encoderHiddenStates: contexts) }
+            return out.reshaped([n, f, 3, 8, 8]).permuted([0, 2, 1, 3, 4])
+        }
+        // A single frame too: the temporal convolutions then see only padding around it.
+        let still = Tensor.randn([n, 3, 1, 8, 8], rng: &rng)
+        assertMatches(Autograd.inference { video(sample: still, timesteps: timesteps, encoderHiddenStates: context) },
+                      imagePerFrame(still), tolerance: 1e-5, "one-frame clips")
+        let clip = Tensor.randn([n, 3, f, 8, 8], rng: &rng)
         let videoOut = Autograd.inference { video(sample: clip, timesteps: timesteps, encoderHiddenStates: context) }
-
-        // The image UNet sees the N·F frames as a batch, each with its clip's context and timestep.
-        let frames = clip.permuted([0, 2, 1, 3, 4]).reshaped([n * f, 3, 8, 8])
-        let contexts = Tensor.concatenate((0..<n).flatMap { i in
-            Array(repeating: context.slice(axis: 0, range: i..<(i + 1)), count: f)
-        }, axis: 0)
-        let perFrame = timesteps.flatMap { Array(repeating: $0, count: f) }
-        let imageOut = Autograd.inference { image(sample: frames, timesteps: perFrame, encoderHiddenStates: contexts) }
-        let expected = imageOut.reshaped([n, f, 3, 8, 8]).permuted([0, 2, 1, 3, 4])
+        let expected = imagePerFrame(clip)
         assertMatches(videoOut, expected, tolerance: 1e-5, "inflated video UNet vs image UNet per frame")
 
         // The identity comes from the zeroed layers: undo one and the frames interact.
