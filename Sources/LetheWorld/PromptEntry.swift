@@ -19,6 +19,16 @@ public struct PromptPhrasings: Hashable, Codable, Sendable {
     }
 
     var all: [PhrasingKind] { [object] + [color, style, motion].compactMap { $0 } }
+
+    enum CodingKeys: String, CodingKey { case object, color, style, motion }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        object = try c.decodeConcept(PhrasingKind.self, forKey: .object) ?? .keyword
+        color = try c.decodeConcept(PhrasingKind.self, forKey: .color)
+        style = try c.decodeConcept(PhrasingKind.self, forKey: .style)
+        motion = try c.decodeConcept(PhrasingKind.self, forKey: .motion)
+    }
 }
 
 /// An object a prompt names; color and style are nil when the prompt leaves them open.
@@ -36,6 +46,18 @@ public struct PromptObject: Hashable, Codable, Sendable {
     }
 
     public var query: ObjectQuery { ObjectQuery(object: object, color: color, style: style) }
+
+    enum CodingKeys: String, CodingKey { case object, color, style, phrasings }
+
+    /// Only `object` is required; wordings not given are taken to be keywords.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        object = try c.required(c.decodeConcept(ObjectKind.self, forKey: .object), .object)
+        color = try c.decodeConcept(ColorKind.self, forKey: .color)
+        style = try c.decodeConcept(StyleKind.self, forKey: .style)
+        phrasings = try c.decodeIfPresent(PromptPhrasings.self, forKey: .phrasings)
+            ?? PromptPhrasings(object: .keyword, color: color.map { _ in .keyword }, style: style.map { _ in .keyword })
+    }
 }
 
 public struct PromptEntry: Hashable, Codable, Sendable {
@@ -59,6 +81,29 @@ public struct PromptEntry: Hashable, Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case id, prompt, kind, object, color, style, motion, phrasing, phrasings, second, template
         case heldOutCombo = "held_out_combo"
+    }
+
+    /// `prompt` and `object` are required, so a hand-written prompt file can be as short as
+    /// `{"prompt": "a red ball", "object": "circle", "color": "red"}`. Left out: `kind` follows
+    /// from `motion`, wordings default to keywords, `id` is filled in by `PromptSet.parse`.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
+        prompt = try c.required(c.decodeIfPresent(String.self, forKey: .prompt), .prompt)
+        object = try c.required(c.decodeConcept(ObjectKind.self, forKey: .object), .object)
+        color = try c.decodeConcept(ColorKind.self, forKey: .color)
+        style = try c.decodeConcept(StyleKind.self, forKey: .style)
+        motion = try c.decodeConcept(MotionKind.self, forKey: .motion)
+        kind = try c.decodeConcept(WorldMode.self, forKey: .kind) ?? (motion == nil ? .image : .clip)
+        phrasings = try c.decodeIfPresent(PromptPhrasings.self, forKey: .phrasings)
+            ?? PromptPhrasings(object: .keyword, color: color.map { _ in .keyword }, style: style.map { _ in .keyword },
+                               motion: motion.map { _ in .keyword })
+        second = try c.decodeIfPresent(PromptObject.self, forKey: .second)
+        template = try c.decodeIfPresent(String.self, forKey: .template) ?? "custom"
+        heldOutCombo = try c.decodeIfPresent(Bool.self, forKey: .heldOutCombo) ?? false
+        let kinds = phrasings.all + (second?.phrasings.all ?? [])
+        phrasing = try c.decodeConcept(PhrasingKind.self, forKey: .phrasing)
+            ?? [PhrasingKind.heldout, .description, .synonym].first(where: kinds.contains) ?? .keyword
     }
 
     public init(id: String, prompt: String, kind: WorldMode, first: PromptObject, motion: MotionKind?,
@@ -180,14 +225,16 @@ public struct PromptSet: Sendable {
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
-            let entry: PromptEntry
+            let decoded: PromptEntry
             do {
-                entry = try decoder.decode(PromptEntry.self, from: Data(trimmed.utf8))
+                decoded = try decoder.decode(PromptEntry.self, from: Data(trimmed.utf8))
             } catch let error as DecodingError {
                 throw PromptSetError(file: source, line: i + 1, message: PromptSetError.explain(error))
             } catch {
                 throw PromptSetError(file: source, line: i + 1, message: "\(error)")
             }
+            var entry = decoded
+            if entry.id.isEmpty { entry.id = "\(name)-\(i + 1)" }
             if entry.kind == .image && entry.motion != nil {
                 throw PromptSetError(file: source, line: i + 1, message: "field 'motion': an image prompt has no motion")
             }
@@ -225,5 +272,26 @@ public struct PromptSetError: Error, CustomStringConvertible {
             return "field '\(path(c))': \(c.debugDescription)"
         @unknown default: return "\(error)"
         }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// `value`, or the error of a missing `key`.
+    func required<T>(_ value: T?, _ key: Key) throws -> T {
+        guard let value else { throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "")) }
+        return value
+    }
+
+    /// A concept keyword (or other string enum), nil when absent or null; an unknown value is an
+    /// error that lists the known ones.
+    func decodeConcept<T: CaseIterable & RawRepresentable>(_ type: T.Type, forKey key: Key) throws -> T?
+    where T.RawValue == String {
+        guard let raw = try decodeIfPresent(String.self, forKey: key) else { return nil }
+        guard let value = T(rawValue: raw) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self,
+                debugDescription: "'\(raw)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
     }
 }

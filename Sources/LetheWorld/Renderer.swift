@@ -122,7 +122,7 @@ public struct Renderer: Sendable {
             return SIMD2(cosA * d.x + sinA * d.y, -sinA * d.x + cosA * d.y)
         }
         @inline(__always) func distance(_ l: SIMD2<Float>) -> Float { shape.distance(l / r) * r }
-        // Paint at a point inside the object: 1 = the object's color, 0 = paper.
+        // Whether a point inside the object takes its color (true) or the pattern's paper.
         @inline(__always) func ink(_ l: SIMD2<Float>) -> Bool {
             switch object.style {
             case .striped:

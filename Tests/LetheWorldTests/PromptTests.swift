@@ -260,6 +260,25 @@ final class PromptSetTests: XCTestCase {
         XCTAssertFalse(pair.names(.object, absent.rawValue))
     }
 
+    func testHandWrittenPromptFilesNeedOnlyPromptAndObject() throws {
+        let text = """
+        {"prompt": "a red ball", "object": "circle", "color": "red"}
+
+        {"prompt": "a crimson ball spinning", "object": "circle", "color": "red", "motion": "spin", "phrasings": {"color": "synonym"}}
+        """
+        let set = try PromptSet.parse(text, source: "mine.jsonl", name: "mine")
+        XCTAssertEqual(set.entries.map(\.id), ["mine-1", "mine-3"])
+        let (a, b) = (set.entries[0], set.entries[1])
+        XCTAssertEqual(a.kind, .image)
+        XCTAssertEqual(a.phrasings, PromptPhrasings(object: .keyword, color: .keyword))
+        XCTAssertEqual(a.phrasing, .keyword)
+        XCTAssertNil(a.style)
+        XCTAssertEqual(b.kind, .clip)
+        XCTAssertEqual(b.phrasings.color, .synonym)
+        XCTAssertEqual(b.phrasing, .synonym)
+        XCTAssertEqual(b.query, ClipQuery(first: ObjectQuery(object: .circle, color: .red), motion: .spin, objectCount: 1))
+    }
+
     func testMalformedPromptFilesNameTheLineAndField() {
         let good = eval.entries[0].jsonLine()
         func message(_ text: String) -> String {
@@ -270,7 +289,7 @@ final class PromptSetTests: XCTestCase {
         }
         XCTAssertTrue(message(good + "\n{\"prompt\": \"x\"}\n").hasPrefix("bad.jsonl:2: missing field"), message(good + "\n{\"prompt\": \"x\"}\n"))
         let hexagon = good.replacingOccurrences(of: "\"object\": \"circle\"", with: "\"object\": \"hexagon\"")
-        XCTAssertTrue(message(hexagon).contains("bad.jsonl:1: field 'object'"), message(hexagon))
+        XCTAssertTrue(message(hexagon).contains("bad.jsonl:1: field 'object': 'hexagon' is not one of circle, square"), message(hexagon))
         let moving = good.replacingOccurrences(of: "\"motion\": null, \"phrasing\"", with: "\"motion\": \"left\", \"phrasing\"")
         XCTAssertTrue(message(moving).contains("an image prompt has no motion"), message(moving))
         XCTAssertTrue(message(good + "\n" + good).contains("used twice"))
