@@ -196,7 +196,7 @@ struct CLIPTokenizerJSON {
                 throw CLIPTokenizerError(file: file, reason: "cannot be written: merge \(rank) (\"\(first) \(second)\") uses \"\(missing)\", which is not in the vocabulary, and the tokenizers library cannot load that")
             }
         }
-        let string = CLIPTokenizerFiles.jsonString
+        let string: (String) -> String = jsonStringLiteral
         func bool(_ value: Bool) -> String { value ? "true" : "false" }
         let addedTokens = tokenizer.addedTokens.map { token in
             "    {\"id\": \(token.id), \"content\": \(string(token.content)), \"single_word\": \(bool(token.singleWord)), "
