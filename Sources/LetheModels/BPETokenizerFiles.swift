@@ -1,4 +1,5 @@
 import Foundation
+import LetheCore
 
 /// Reading and writing a tokenizer folder in the transformers layout.
 struct CLIPTokenizerFiles {
@@ -224,7 +225,7 @@ struct CLIPTokenizerFiles {
         }
         // vocab.json by id, one token per line, so files diff well and match the Hub's order.
         let entries = tokenizer.vocabulary.sorted { $0.value < $1.value }
-            .map { "  \(jsonString($0.key)): \($0.value)" }
+            .map { "  \(jsonStringLiteral($0.key)): \($0.value)" }
         try write(Data(("{\n" + entries.joined(separator: ",\n") + "\n}\n").utf8), to: directory, name: vocabularyName)
 
         var merges = "#version: 0.2\n"
@@ -274,23 +275,5 @@ struct CLIPTokenizerFiles {
         } catch {
             throw CLIPTokenizerError(file: file, reason: "cannot be written: \(error.localizedDescription)")
         }
-    }
-
-    /// A JSON string literal; non-ASCII characters are written as they are, as Python's
-    /// `json.dumps(..., ensure_ascii=False)` does.
-    private static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
