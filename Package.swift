@@ -14,7 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
@@ -22,7 +22,7 @@ let package = Package(
         .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat libavcodec libswscale libavutil",
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
         .target(name: "LetheCore", dependencies: ["CBLAS"], swiftSettings: fast),
-        .target(name: "LetheModels", dependencies: ["LetheCore"], swiftSettings: fast),
+        .target(name: "LetheModels", dependencies: ["LetheCore", "Yams"], swiftSettings: fast),
         .target(name: "LetheMedia", dependencies: ["CFFmpeg"], swiftSettings: fast),
         .target(name: "LetheWorld", dependencies: ["LetheCore", "LetheModels", "LetheMedia"], swiftSettings: fast),
         .target(name: "LetheUnlearn", dependencies: ["LetheCore", "LetheModels", "LetheWorld"], swiftSettings: fast),
@@ -35,6 +35,7 @@ let package = Package(
         .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LetheModelsTests", dependencies: ["LetheCore", "LetheModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LetheMediaTests", dependencies: ["LetheMedia"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LetheWorldTests", dependencies: ["LetheWorld", "LetheCore"]),
         .testTarget(name: "LetheCLITests", dependencies: ["lethe", "LetheCore"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

@@ -50,7 +50,38 @@ def attention():
     return median_time(step, 10)
 
 
-BENCHES = {"gemm_1024": gemm, "conv2d_fwd_bwd": conv2d, "attention_fwd_bwd": attention}
+def clip_world_unet():
+    from diffusers import UNet2DConditionModel
+    m = UNet2DConditionModel(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(32, 64, 64),
+                             layers_per_block=1, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                             up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                             cross_attention_dim=128, attention_head_dim=8, norm_num_groups=32)
+    x, c = torch.randn(32, 3, 32, 32), torch.randn(32, 16, 128)
+    t = torch.arange(32) * 31
+    return m, x, t, c
+
+
+def unet2d_train_step():
+    m, x, t, c = clip_world_unet()
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
+
+    def step():
+        opt.zero_grad()
+        F.mse_loss(m(x, t, encoder_hidden_states=c).sample, x).backward()
+        opt.step()
+    return median_time(step, 5)
+
+
+def unet2d_sample_forward():
+    m, x, t, c = clip_world_unet()
+
+    def fwd():
+        with torch.no_grad():
+            m(x, t, encoder_hidden_states=c)
+    return median_time(fwd, 5)
+
+
+BENCHES = {"unet2d_train_step": unet2d_train_step, "unet2d_sample_forward": unet2d_sample_forward, "gemm_1024": gemm, "conv2d_fwd_bwd": conv2d, "attention_fwd_bwd": attention}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHES)

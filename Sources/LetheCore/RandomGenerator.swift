@@ -68,3 +68,12 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     /// A generator for a sub-task, so adding draws in one place does not shift another's.
     public mutating func fork() -> RandomGenerator { RandomGenerator(seed: next()) }
 }
+
+extension RandomGenerator {
+    /// An independent generator for step `stream` of a run seeded with `seed`. Training draws its
+    /// per-step noise from this, so a run resumed at step k draws exactly what it would have.
+    public init(seed: UInt64, stream: UInt64) {
+        var mixer = RandomGenerator(seed: seed ^ (stream &* 0x9E37_79B9_7F4A_7C15))
+        self.init(seed: mixer.next() ^ stream)
+    }
+}

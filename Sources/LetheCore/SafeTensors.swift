@@ -776,14 +776,14 @@ public enum SafeTensors {
         var members: [String] = []
         if !metadata.isEmpty {
             let pairs = metadata.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-                .map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+                .map { "\(jsonStringLiteral($0)):\(jsonStringLiteral(metadata[$0]!))" }
             members.append("\"__metadata__\":{" + pairs.joined(separator: ",") + "}")
         }
         var offset = 0
         for (name, shape) in entries {
             let end = offset + Tensor.elementCount(shape) * dtype.bitWidth / 8
             let shapeText = shape.map(String.init).joined(separator: ",")
-            members.append("\(jsonString(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shapeText)],\"data_offsets\":[\(offset),\(end)]}")
+            members.append("\(jsonStringLiteral(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shapeText)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         json += members.joined(separator: ",") + "}"
@@ -791,25 +791,6 @@ public enum SafeTensors {
         // Padding keeps the data buffer 8-byte aligned in the file, so readers can map tensors in place.
         bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - bytes.count % 8) % 8))
         return bytes
-    }
-
-    /// JSON string literal escaped as serde_json does (only quotes, backslashes and control characters).
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     private static func writeData(_ tensor: Tensor, dtype: WriteDType, to writer: FileWriter) throws {

@@ -1,6 +1,15 @@
 import Foundation
+import LetheCore
 
 /// Reading and writing a tokenizer folder in the transformers layout.
+///
+/// The vocabulary and merges come from vocab.json + merges.txt (what transformers 4 writes and its
+/// Python tokenizer reads) or from tokenizer.json (the tokenizers library's file, all that
+/// transformers 5 writes). When a folder has both, vocab.json + merges.txt are used: they are the
+/// files of the default `.slow` flavor's reference and of every transformers 4 folder on the Hub.
+/// tokenizer.json is then still read and must agree with them, since transformers 4's fast tokenizer
+/// and transformers 5 would read it instead and a disagreement means the folder tokenizes one way or
+/// the other depending on who loads it.
 struct CLIPTokenizerFiles {
     static let vocabularyName = "vocab.json"
     static let mergesName = "merges.txt"
@@ -13,19 +22,34 @@ struct CLIPTokenizerFiles {
     var modelMaxLength: Int
     var specialTokens: (bos: String, eos: String, unk: String, pad: String)
     var addedTokens: [CLIPTokenizer.AddedToken]
+    /// vocab.json, or tokenizer.json when the vocabulary came from there.
     let vocabularyFile: URL
     let configurationFile: URL
 
     init(directory: URL) throws {
-        vocabularyFile = directory.appendingPathComponent(Self.vocabularyName)
         configurationFile = directory.appendingPathComponent(Self.configurationName)
-        vocabulary = try Self.readVocabulary(vocabularyFile)
-        merges = try Self.readMerges(directory.appendingPathComponent(Self.mergesName))
+        let vocabularyURL = directory.appendingPathComponent(Self.vocabularyName)
+        let mergesURL = directory.appendingPathComponent(Self.mergesName)
+        let tokenizerJSONURL = directory.appendingPathComponent(CLIPTokenizerJSON.fileName)
+        let exists = { (file: URL) in FileManager.default.fileExists(atPath: file.path) }
+        let tokenizerJSON = exists(tokenizerJSONURL) ? try CLIPTokenizerJSON(file: tokenizerJSONURL) : nil
+        if let tokenizerJSON, !(exists(vocabularyURL) && exists(mergesURL)) {
+            vocabularyFile = tokenizerJSONURL
+            vocabulary = tokenizerJSON.vocabulary
+            merges = tokenizerJSON.merges
+        } else {
+            vocabularyFile = vocabularyURL
+            vocabulary = try Self.readVocabulary(vocabularyURL)
+            merges = try Self.readMerges(mergesURL)
+            if let tokenizerJSON { try Self.checkAgreement(tokenizerJSON, vocabulary: vocabulary, merges: merges) }
+        }
         let configuration = try Self.readObject(configurationFile, required: false) ?? [:]
         modelMaxLength = try Self.modelMaxLength(in: configuration, file: configurationFile)
 
-        // transformers reads special_tokens_map.json only for folders saved before tokenizer_config.json
-        // gained "added_tokens_decoder"; when read, it overrides tokenizer_config.json.
+        // transformers reads special_tokens_map.json, and tokenizer.json's added tokens, only for
+        // folders whose tokenizer_config.json lacks "added_tokens_decoder" (saved before it existed,
+        // or by transformers 5, which writes the special tokens there as bare strings); when read,
+        // special_tokens_map.json overrides tokenizer_config.json.
         var decoder: [CLIPTokenizer.AddedToken] = []
         var roles: [String: (token: RoleToken, file: URL)] = [:]
         for field in Self.roleFields {
@@ -41,13 +65,20 @@ struct CLIPTokenizerFiles {
         try readRoles(configuration, configurationFile, false)
         if let entries = configuration["added_tokens_decoder"] {
             decoder = try Self.addedTokensDecoder(entries, file: configurationFile)
+            // transformers 4's fast tokenizer keeps tokenizer.json's added tokens as well.
+            for token in tokenizerJSON?.addedTokens ?? [] where !decoder.contains(where: { $0.id == token.id && $0.content == token.content }) {
+                throw CLIPTokenizerError(file: tokenizerJSONURL,
+                                         reason: "added token \"\(token.content)\" (id \(token.id)) is not in added_tokens_decoder of \(Self.configurationName) with that id")
+            }
         } else {
             let mapFile = directory.appendingPathComponent(Self.specialTokensMapName)
             if let map = try Self.readObject(mapFile, required: false) { try readRoles(map, mapFile, true) }
+            decoder = tokenizerJSON?.addedTokens ?? []
         }
 
         // Roles share tokens ("<|endoftext|>" is eos, unk and pad); a token listed in
-        // added_tokens_decoder keeps its flags there, otherwise the last role naming it sets them.
+        // added_tokens_decoder (or tokenizer.json) keeps its flags there, otherwise the last role
+        // naming it sets them.
         var added = decoder
         for field in Self.roleFields {
             let (role, file) = roles[field]!
@@ -60,13 +91,58 @@ struct CLIPTokenizerFiles {
                 continue
             }
             guard let id = vocabulary[role.content] else {
-                throw CLIPTokenizerError(file: file, reason: "\(field) \"\(role.content)\" is neither in \(Self.vocabularyName) nor in added_tokens_decoder")
+                throw CLIPTokenizerError(file: file, reason: "\(field) \"\(role.content)\" is neither in \(vocabularyFile.lastPathComponent) nor an added token")
             }
             added.append((role.flags ?? RoleToken.Flags()).token(role.content, id: id))
         }
         addedTokens = added
         specialTokens = (roles["bos_token"]!.token.content, roles["eos_token"]!.token.content,
                          roles["unk_token"]!.token.content, roles["pad_token"]!.token.content)
+        if let tokenizerJSON { try Self.checkRoles(tokenizerJSON, roles: roles, added: added) }
+    }
+
+    /// tokenizer.json next to vocab.json and merges.txt must hold the same vocabulary and merges.
+    private static func checkAgreement(_ tokenizerJSON: CLIPTokenizerJSON, vocabulary: [String: Int],
+                                       merges: [(String, String)]) throws {
+        func fail(_ reason: String) -> CLIPTokenizerError {
+            CLIPTokenizerError(file: tokenizerJSON.file, reason: reason + "; the folder's two definitions of the tokenizer must agree")
+        }
+        if tokenizerJSON.vocabulary != vocabulary {
+            if let (token, id) = tokenizerJSON.vocabulary.first(where: { vocabulary[$0.key] != $0.value }) {
+                let other = vocabulary[token].map { "the id \($0)" } ?? "no id"
+                throw fail("model.vocab gives \"\(token)\" the id \(id) but \(vocabularyName) gives it \(other)")
+            }
+            let token = vocabulary.keys.first { tokenizerJSON.vocabulary[$0] == nil } ?? ""
+            throw fail("model.vocab lacks \"\(token)\" of \(vocabularyName)")
+        }
+        let pairs = tokenizerJSON.merges
+        if let rank = pairs.indices.first(where: { $0 < merges.count && (pairs[$0].0 != merges[$0].0 || pairs[$0].1 != merges[$0].1) }) {
+            throw fail("model.merges[\(rank)] is \"\(pairs[rank].0) \(pairs[rank].1)\" but line \(rank + 1) of the merges in \(mergesName) is \"\(merges[rank].0) \(merges[rank].1)\"")
+        }
+        if pairs.count != merges.count {
+            throw fail("model.merges has \(pairs.count) merges but \(mergesName) has \(merges.count)")
+        }
+    }
+
+    /// tokenizer.json's own unknown, start and end tokens must be the folder's special tokens:
+    /// transformers 4's fast tokenizer uses the file's, transformers 5 the config's.
+    private static func checkRoles(_ tokenizerJSON: CLIPTokenizerJSON, roles: [String: (token: RoleToken, file: URL)],
+                                   added: [CLIPTokenizer.AddedToken]) throws {
+        var checks: [(field: String, content: String, id: Int?, role: String)] = [
+            ("post_processor.cls", tokenizerJSON.startToken.content, tokenizerJSON.startToken.id, "bos_token"),
+            ("post_processor.sep", tokenizerJSON.endToken.content, tokenizerJSON.endToken.id, "eos_token"),
+        ]
+        if let unk = tokenizerJSON.unkToken { checks.append(("model.unk_token", unk, nil, "unk_token")) }
+        for (field, content, id, role) in checks {
+            let (expected, file) = roles[role]!
+            let expectedId = added.first { $0.content == expected.content }?.id
+            if content != expected.content || (id != nil && id != expectedId) {
+                let given = id.map { "\"\(content)\" (id \($0))" } ?? "\"\(content)\""
+                let wanted = expectedId.map { "\"\(expected.content)\" (id \($0))" } ?? "\"\(expected.content)\""
+                throw CLIPTokenizerError(file: tokenizerJSON.file,
+                                         reason: "\(field) is \(given) but \(role) of \(file.lastPathComponent) is \(wanted)")
+            }
+        }
     }
 
     private static let roleFields = ["bos_token", "eos_token", "unk_token", "pad_token"]
@@ -96,7 +172,7 @@ struct CLIPTokenizerFiles {
     private static func readData(_ file: URL, required: Bool) throws -> Data? {
         guard FileManager.default.fileExists(atPath: file.path) else {
             if !required { return nil }
-            throw CLIPTokenizerError(file: file, reason: "file not found (a CLIP tokenizer folder needs \(vocabularyName) and \(mergesName))")
+            throw CLIPTokenizerError(file: file, reason: "file not found (a CLIP tokenizer folder needs \(vocabularyName) and \(mergesName), or \(CLIPTokenizerJSON.fileName))")
         }
         do {
             return try Data(contentsOf: file)
@@ -105,7 +181,7 @@ struct CLIPTokenizerFiles {
         }
     }
 
-    private static func readObject(_ file: URL, required: Bool) throws -> [String: Any]? {
+    static func readObject(_ file: URL, required: Bool) throws -> [String: Any]? {
         guard let data = try readData(file, required: required) else { return nil }
         let value: Any
         do {
@@ -120,20 +196,25 @@ struct CLIPTokenizerFiles {
     }
 
     private static func readVocabulary(_ file: URL) throws -> [String: Int] {
-        let object = try readObject(file, required: true)!
+        try vocabulary(try readObject(file, required: true)!, file: file, field: nil)
+    }
+
+    /// A {token: id} object; `field` is its place in the file when not the whole file.
+    static func vocabulary(_ object: [String: Any], file: URL, field: String?) throws -> [String: Int] {
+        let place = field.map { "\($0): " } ?? ""
         var vocabulary: [String: Int] = [:]
         vocabulary.reserveCapacity(object.count)
         var tokensById: [Int: String] = [:]
         for (token, value) in object {
             guard let id = value as? Int, id >= 0 else {
-                throw CLIPTokenizerError(file: file, reason: "token \"\(token)\" maps to \(value); expected a non-negative integer id")
+                throw CLIPTokenizerError(file: file, reason: "\(place)token \"\(token)\" maps to \(value); expected a non-negative integer id")
             }
             if let other = tokensById.updateValue(token, forKey: id) {
-                throw CLIPTokenizerError(file: file, reason: "tokens \"\(other)\" and \"\(token)\" share the id \(id)")
+                throw CLIPTokenizerError(file: file, reason: "\(place)tokens \"\(other)\" and \"\(token)\" share the id \(id)")
             }
             vocabulary[token] = id
         }
-        if vocabulary.isEmpty { throw CLIPTokenizerError(file: file, reason: "holds no tokens") }
+        if vocabulary.isEmpty { throw CLIPTokenizerError(file: file, reason: "\(place)holds no tokens") }
         return vocabulary
     }
 
@@ -183,7 +264,7 @@ struct CLIPTokenizerFiles {
     }
 
     /// An AddedToken object. transformers' default for "normalized" is "not special".
-    private static func addedToken(_ object: [String: Any], id: Int, field: String, file: URL,
+    static func addedToken(_ object: [String: Any], id: Int, field: String, file: URL,
                                    specialByDefault: Bool) throws -> CLIPTokenizer.AddedToken {
         guard let content = object["content"] as? String else {
             throw CLIPTokenizerError(file: file, reason: "\(field) has no string \"content\"")
@@ -216,7 +297,10 @@ struct CLIPTokenizerFiles {
 
     // MARK: Writing
 
+    /// Writes both file sets, so transformers 4 (either tokenizer class) and 5 load the folder.
     static func write(_ tokenizer: CLIPTokenizer, to directory: URL) throws {
+        // Built first: it is the one file that can be refused, and nothing should be half written then.
+        let tokenizerJSON = try CLIPTokenizerJSON.data(for: tokenizer, file: directory.appendingPathComponent(CLIPTokenizerJSON.fileName))
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -224,12 +308,13 @@ struct CLIPTokenizerFiles {
         }
         // vocab.json by id, one token per line, so files diff well and match the Hub's order.
         let entries = tokenizer.vocabulary.sorted { $0.value < $1.value }
-            .map { "  \(jsonString($0.key)): \($0.value)" }
+            .map { "  \(jsonStringLiteral($0.key)): \($0.value)" }
         try write(Data(("{\n" + entries.joined(separator: ",\n") + "\n}\n").utf8), to: directory, name: vocabularyName)
 
         var merges = "#version: 0.2\n"
         for (first, second) in tokenizer.merges { merges += "\(first) \(second)\n" }
         try write(Data(merges.utf8), to: directory, name: mergesName)
+        try write(tokenizerJSON, to: directory, name: CLIPTokenizerJSON.fileName)
 
         func object(_ token: CLIPTokenizer.AddedToken, special: Bool) -> [String: Any] {
             var object: [String: Any] = ["content": token.content, "lstrip": token.lstrip, "normalized": token.normalized,
@@ -274,23 +359,5 @@ struct CLIPTokenizerFiles {
         } catch {
             throw CLIPTokenizerError(file: file, reason: "cannot be written: \(error.localizedDescription)")
         }
-    }
-
-    /// A JSON string literal; non-ASCII characters are written as they are, as Python's
-    /// `json.dumps(..., ensure_ascii=False)` does.
-    private static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// CLIP's byte-level BPE tokenizer, giving the token ids of transformers' `CLIPTokenizer` for a
-/// folder in the transformers layout (`vocab.json`, `merges.txt`, `tokenizer_config.json`,
-/// `special_tokens_map.json`).
+/// folder in the transformers layout: `vocab.json` + `merges.txt` (transformers 4) and/or the
+/// tokenizers library's `tokenizer.json` (all transformers 5 writes), with `tokenizer_config.json`
+/// and, in older folders, `special_tokens_map.json`.
 ///
 /// transformers has shipped two CLIP tokenizers that disagree on unusual text (CJK ideographs,
 /// control and zero-width characters, Greek final sigma, upper-case special-token literals), so the
@@ -65,9 +66,9 @@ public struct CLIPTokenizer: Sendable {
     public let padTokenId: Int
     /// The added tokens, special tokens included, by id.
     public let addedTokens: [AddedToken]
-    /// vocab.json: token text to id.
+    /// vocab.json (or tokenizer.json's model.vocab): token text to id.
     public let vocabulary: [String: Int]
-    /// merges.txt in rank order.
+    /// merges.txt (or tokenizer.json's model.merges) in rank order.
     public let merges: [(String, String)]
 
     private let model: BPEModel
@@ -82,6 +83,15 @@ public struct CLIPTokenizer: Sendable {
     public var vocabularySize: Int { (tokensById.keys.max() ?? -1) + 1 }
 
     /// Loads a tokenizer folder; throws `CLIPTokenizerError` naming the file at fault.
+    ///
+    /// vocab.json + merges.txt are read when both are there, else tokenizer.json; a folder with both
+    /// must define the same tokenizer in each. tokenizer.json must describe CLIP's pipeline (BPE,
+    /// CLIP's normalizer and pre-tokenizer) and is refused otherwise.
+    ///
+    /// The flavor defaults to `.slow` whichever files the folder has, although tokenizer.json is the
+    /// fast tokenizer's definition: the files only carry the vocabulary and merges, which both
+    /// flavors share, so a pipeline's ids should not change because a newer transformers re-saved
+    /// its tokenizer folder. Pass `.fast` to reproduce transformers ≥ 5.
     public init(directory: URL, flavor: Flavor = .slow) throws {
         let files = try CLIPTokenizerFiles(directory: directory)
         try self.init(vocabulary: files.vocabulary, merges: files.merges, modelMaxLength: files.modelMaxLength,
@@ -109,6 +119,7 @@ public struct CLIPTokenizer: Sendable {
             throw CLIPTokenizerError(file: configurationFile,
                                      reason: "model_max_length is \(modelMaxLength); it must leave room for the start and end tokens (≥ 2)")
         }
+        let vocabularyName = vocabularyFile?.lastPathComponent ?? "the vocabulary"
         var tokensById: [Int: String] = [:]
         for (token, id) in vocabulary {
             guard id >= 0 else {
@@ -131,7 +142,7 @@ public struct CLIPTokenizer: Sendable {
             }
             if let id = vocabulary[token.content], id != token.id {
                 throw CLIPTokenizerError(file: configurationFile,
-                                         reason: "added token \"\(token.content)\" has the id \(token.id) but vocab.json gives it \(id)")
+                                         reason: "added token \"\(token.content)\" has the id \(token.id) but \(vocabularyName) gives it \(id)")
             }
             addedIds[token.content] = token.id
             tokensById[token.id] = token.content
@@ -141,7 +152,7 @@ public struct CLIPTokenizer: Sendable {
             if addedIds[content] == nil {
                 guard let id = vocabulary[content] else {
                     throw CLIPTokenizerError(file: configurationFile,
-                                             reason: "\(field) \"\(content)\" is neither in vocab.json nor an added token")
+                                             reason: "\(field) \"\(content)\" is neither in \(vocabularyName) nor an added token")
                 }
                 added.append(AddedToken(content: content, id: id))
                 addedIds[content] = id
@@ -322,8 +333,11 @@ public struct CLIPTokenizer: Sendable {
 
     // MARK: - Saving
 
-    /// Writes vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json (each
-    /// atomically) in the layout transformers' `from_pretrained` reads, creating `directory` if needed.
+    /// Writes vocab.json, merges.txt, tokenizer.json, tokenizer_config.json and
+    /// special_tokens_map.json (each atomically), creating `directory` if needed: transformers 4's
+    /// Python tokenizer reads the first two, its fast tokenizer and transformers 5 read tokenizer.json.
+    /// Throws before writing anything if a merge uses a token missing from the vocabulary, which the
+    /// tokenizers library cannot load.
     public func save(to directory: URL) throws {
         try CLIPTokenizerFiles.write(self, to: directory)
     }

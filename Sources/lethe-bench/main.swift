@@ -5,6 +5,7 @@
 import CBLAS
 import Foundation
 import LetheCore
+import LetheModels
 
 func medianTime(repeats: Int, warmup: Int = 2, _ body: () -> Void) -> Double {
     for _ in 0..<warmup { body() }
@@ -20,7 +21,7 @@ func medianTime(repeats: Int, warmup: Int = 2, _ body: () -> Void) -> Double {
 
 var rng = RandomGenerator(seed: 0)
 
-let benches: [(String, () -> Double)] = [
+var benches: [(String, () -> Double)] = [
     ("gemm_1024", {
         let a = Tensor.randn([1024, 1024], rng: &rng), b = Tensor.randn([1024, 1024], rng: &rng)
         return medianTime(repeats: 20) { _ = Autograd.inference { a.matmul(b) } }
@@ -50,6 +51,29 @@ let benches: [(String, () -> Double)] = [
             q.grad = nil; k.grad = nil; v.grad = nil
             scaledDotProductAttention(query: q, key: k, value: v, heads: 4).backward(g)
         }
+    }),
+]
+
+/// The clip world's UNet at the benchmark shape: batch 32, 3×32×32, 16×128 text context.
+func unetBenchInputs() -> (UNet2DConditionModel, Tensor, [Float], Tensor) {
+    let model = try! UNet2DConditionModel(config: .clipWorld(), rng: &rng)
+    let x = Tensor.randn([32, 3, 32, 32], rng: &rng), c = Tensor.randn([32, 16, 128], rng: &rng)
+    return (model, x, (0..<32).map { Float($0 * 31) }, c)
+}
+
+benches += [
+    ("unet2d_train_step", {
+        let (model, x, t, c) = unetBenchInputs()
+        let opt = AdamW(parameters: model.parameters, learningRate: 1e-4)
+        return medianTime(repeats: 5) {
+            opt.zeroGrad()
+            model(sample: x, timesteps: t, encoderHiddenStates: c).mseLoss(x).backward()
+            opt.step()
+        }
+    }),
+    ("unet2d_sample_forward", {
+        let (model, x, t, c) = unetBenchInputs()
+        return medianTime(repeats: 5) { _ = Autograd.inference { model(sample: x, timesteps: t, encoderHiddenStates: c) } }
     }),
 ]
 

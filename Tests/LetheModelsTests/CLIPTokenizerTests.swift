@@ -226,6 +226,184 @@ final class CLIPTokenizerTests: XCTestCase {
         }
     }
 
+    func testSavedTokenizerJSONAloneReloadsToTheSameTokenizer() throws {
+        // What transformers 5 and transformers 4's fast tokenizer read: tokenizer.json and the config only.
+        // The pipeline folder's merges are pairs, Lethe writes strings: both encodings on real data.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-tokenizer-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let sources = [("clip", Self.fixturesURL.appendingPathComponent("clip"), Self.fixture.clip),
+                       ("tiny", Self.fixturesURL.appendingPathComponent("tiny"), Self.fixture.tiny),
+                       ("sd_tiny", Self.pipelineTokenizerURL, Self.fixture.clip)]
+        for (name, source, group) in sources {
+            let saved = root.appendingPathComponent(name)
+            let jsonOnly = root.appendingPathComponent(name + "-json")
+            try CLIPTokenizer(directory: source).save(to: saved)
+            try FileManager.default.createDirectory(at: jsonOnly, withIntermediateDirectories: true)
+            for file in ["tokenizer.json", "tokenizer_config.json"] {
+                try FileManager.default.copyItem(at: saved.appendingPathComponent(file), to: jsonOnly.appendingPathComponent(file))
+            }
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: jsonOnly.appendingPathComponent("tokenizer.json"))) as? [String: Any]
+            XCTAssertTrue(((json?["model"] as? [String: Any])?["merges"] as? [Any])?.first is String, "merges are written as strings")
+            for flavor in CLIPTokenizer.Flavor.allCases {
+                let original = try CLIPTokenizer(directory: source, flavor: flavor)
+                let reloaded = try CLIPTokenizer(directory: jsonOnly, flavor: flavor)
+                XCTAssertEqual(reloaded.vocabulary, original.vocabulary, name)
+                XCTAssertEqual(reloaded.merges.map { [$0.0, $0.1] }, original.merges.map { [$0.0, $0.1] }, name)
+                XCTAssertEqual(reloaded.addedTokens, original.addedTokens, name)
+                XCTAssertEqual(reloaded.padTokenId, original.padTokenId, name)
+                XCTAssertEqual(reloaded.modelMaxLength, original.modelMaxLength, name)
+                assertMatches(reloaded, group)
+            }
+        }
+    }
+
+    func testSaveRefusesMergesTheTokenizersLibraryCannotLoad() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-tokenizer-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let vocabulary = try JSONDecoder().decode([String: Int].self, from: Data(self.vocabulary.utf8))
+        let tokenizer = try CLIPTokenizer(vocabulary: vocabulary, merges: [("a", "b")])
+        XCTAssertThrowsError(try tokenizer.save(to: directory)) { error in
+            let description = "\(error)"
+            XCTAssertTrue(description.contains("tokenizer.json") && description.contains("\"ab\""), description)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path), "nothing is written")
+    }
+
+    // MARK: - tokenizer.json
+
+    private static let pipelineTokenizerURL = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/pipeline/sd_tiny/tokenizer")
+
+    func testTokenizerJSONOnlyFolderMatchesVocabularyFilesFolder() throws {
+        // sd_tiny/tokenizer is the clip/ folder loaded and re-saved by transformers 5.
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Self.pipelineTokenizerURL.appendingPathComponent("vocab.json").path))
+        XCTAssertEqual(try CLIPTokenizer(directory: Self.pipelineTokenizerURL).flavor, .slow)
+        for flavor in CLIPTokenizer.Flavor.allCases {
+            let fromJSON = try CLIPTokenizer(directory: Self.pipelineTokenizerURL, flavor: flavor)
+            let fromFiles = try tokenizer("clip", flavor)
+            XCTAssertEqual(fromJSON.vocabulary, fromFiles.vocabulary)
+            XCTAssertEqual(fromJSON.merges.map { [$0.0, $0.1] }, fromFiles.merges.map { [$0.0, $0.1] })
+            XCTAssertEqual(fromJSON.addedTokens, fromFiles.addedTokens)
+            XCTAssertEqual([fromJSON.bosTokenId, fromJSON.eosTokenId, fromJSON.unkTokenId, fromJSON.padTokenId], [49406, 49407, 49407, 49407])
+            XCTAssertEqual(fromJSON.modelMaxLength, 77)
+            for testCase in Self.fixture.clip.cases + Self.fixture.stress.cases {
+                XCTAssertEqual(fromJSON.encode(testCase.text), fromFiles.encode(testCase.text), "\(flavor) ids of \(testCase.text.debugDescription)")
+            }
+            assertMatches(fromJSON, Self.fixture.clip)
+        }
+        // transformers 5 writes the start token as normalized and the end token as not.
+        let added = try CLIPTokenizer(directory: Self.pipelineTokenizerURL).addedTokens
+        XCTAssertEqual(added.map(\.content), ["<|startoftext|>", "<|endoftext|>"])
+        XCTAssertEqual(added.map(\.normalized), [true, false])
+    }
+
+    private static let pipelineTokenizerJSON = try! Data(contentsOf: pipelineTokenizerURL.appendingPathComponent("tokenizer.json"))
+
+    /// The pipeline fixture's tokenizer.json cut down to the small vocabulary below, changed by `change`.
+    private func smallTokenizerJSON(merges: [Any] = ["a b</w>"], _ change: (inout [String: Any]) -> Void = { _ in }) throws -> String {
+        var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Self.pipelineTokenizerJSON) as? [String: Any])
+        var model = try XCTUnwrap(object["model"] as? [String: Any])
+        model["vocab"] = try JSONSerialization.jsonObject(with: Data(vocabulary.utf8))
+        model["merges"] = merges
+        object["model"] = model
+        func added(_ content: String, _ id: Int) -> [String: Any] {
+            ["id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true]
+        }
+        object["added_tokens"] = [added("<|startoftext|>", 5), added("<|endoftext|>", 6)]
+        object["post_processor"] = ["type": "RobertaProcessing", "sep": ["<|endoftext|>", 6], "cls": ["<|startoftext|>", 5],
+                                    "trim_offsets": false, "add_prefix_space": false]
+        change(&object)
+        return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+    }
+
+    private func changingModel(_ key: String, to value: Any?) -> (inout [String: Any]) -> Void {
+        { object in
+            var model = object["model"] as! [String: Any]
+            model[key] = value
+            object["model"] = model
+        }
+    }
+
+    private func changingStep(_ field: String, _ listKey: String, _ index: Int, _ key: String, to value: Any) -> (inout [String: Any]) -> Void {
+        { object in
+            var sequence = object[field] as! [String: Any]
+            var steps = sequence[listKey] as! [[String: Any]]
+            steps[index][key] = value
+            sequence[listKey] = steps
+            object[field] = sequence
+        }
+    }
+
+    func testTokenizerJSONMergesParseInBothEncodings() throws {
+        let asStrings = try CLIPTokenizer(directory: folder(["tokenizer.json": try smallTokenizerJSON(merges: ["a b</w>", "b a"])]))
+        let asPairs = try CLIPTokenizer(directory: folder(["tokenizer.json": try smallTokenizerJSON(merges: [["a", "b</w>"], ["b", "a"]])]))
+        for tokenizer in [asStrings, asPairs] {
+            XCTAssertEqual(tokenizer.merges.map { [$0.0, $0.1] }, [["a", "b</w>"], ["b", "a"]])
+            XCTAssertEqual(tokenizer.encode("AB ab a"), [5, 4, 4, 2, 6])
+            XCTAssertEqual(tokenizer.vocabulary.count, 7)
+        }
+    }
+
+    func testUnsupportedTokenizerJSONIsNamed() throws {
+        func check(_ json: String, _ words: [String], line: UInt = #line) throws {
+            try assertThrows(["tokenizer.json": json], file: "tokenizer.json", mentioning: words, line: line)
+        }
+        try check("{", ["JSON"])
+        try check(try smallTokenizerJSON { $0["model"] = nil }, ["\"model\""])
+        try check(try smallTokenizerJSON(changingModel("type", to: "WordPiece")), ["model.type", "\"WordPiece\"", "BPE"])
+        try check(try smallTokenizerJSON(changingModel("end_of_word_suffix", to: nil)), ["end_of_word_suffix", "</w>"])
+        try check(try smallTokenizerJSON(changingModel("dropout", to: 0.1)), ["model.dropout"])
+        try check(try smallTokenizerJSON(changingModel("byte_fallback", to: true)), ["model.byte_fallback"])
+        try check(try smallTokenizerJSON(changingModel("vocab", to: ["a": "zero"])), ["model.vocab", "\"a\"", "integer"])
+        try check(try smallTokenizerJSON(merges: ["a b", "ab"]), ["model.merges[1]", "\"ab\""])
+        try check(try smallTokenizerJSON(merges: [["a", "b", "c"]]), ["model.merges[0]"])
+        try check(try smallTokenizerJSON { $0["normalizer"] = ["type": "BertNormalizer", "lowercase": true] },
+                  ["normalizer is BertNormalizer", "CLIP's normalizer"])
+        try check(try smallTokenizerJSON { $0["normalizer"] = ["type": "Sequence", "normalizers": [["type": "NFC"], ["type": "Lowercase"]]] },
+                  ["normalizer is Sequence [NFC, Lowercase]"])
+        try check(try smallTokenizerJSON { $0["normalizer"] = NSNull() }, ["normalizer is missing"])
+        try check(try smallTokenizerJSON(changingStep("normalizer", "normalizers", 1, "content", to: "_")), ["normalizer replaces", "\"_\""])
+        try check(try smallTokenizerJSON { $0["pre_tokenizer"] = ["type": "ByteLevel", "add_prefix_space": false] },
+                  ["pre_tokenizer is ByteLevel", "CLIP's pre-tokenizer"])
+        try check(try smallTokenizerJSON(changingStep("pre_tokenizer", "pretokenizers", 0, "pattern", to: ["Regex": "\\S+"])),
+                  ["pre_tokenizer splits on", "not CLIP's regex"])
+        try check(try smallTokenizerJSON(changingStep("pre_tokenizer", "pretokenizers", 0, "invert", to: false)), ["pre_tokenizer", "invert"])
+        try check(try smallTokenizerJSON(changingStep("pre_tokenizer", "pretokenizers", 1, "add_prefix_space", to: true)),
+                  ["pre_tokenizer", "add_prefix_space"])
+        try check(try smallTokenizerJSON { $0["post_processor"] = ["type": "TemplateProcessing"] }, ["post_processor", "TemplateProcessing"])
+        try check(try smallTokenizerJSON { $0["post_processor"] = ["type": "RobertaProcessing", "sep": ["<|endoftext|>", 6], "cls": ["a", 0]] },
+                  ["post_processor.cls", "\"a\" (id 0)", "bos_token", "\"<|startoftext|>\" (id 5)"])
+        try check(try smallTokenizerJSON(changingModel("unk_token", to: "a")), ["model.unk_token is \"a\"", "unk_token of tokenizer_config.json"])
+        try check(try smallTokenizerJSON { $0["added_tokens"] = [["content": "<|endoftext|>"]] }, ["added_tokens[0]", "\"id\""])
+    }
+
+    func testBothFileSetsMustAgree() throws {
+        let files = ["vocab.json": vocabulary, "merges.txt": merges]
+        let agreeing = try CLIPTokenizer(directory: folder(files.merging(["tokenizer.json": try smallTokenizerJSON()]) { $1 }))
+        XCTAssertEqual(agreeing.encode("AB ab a"), [5, 4, 4, 2, 6])
+        func check(_ extra: [String: String], _ words: [String], line: UInt = #line) throws {
+            try assertThrows(files.merging(extra) { $1 }, file: "tokenizer.json", mentioning: words + ["must agree"], line: line)
+        }
+        try check(["tokenizer.json": try smallTokenizerJSON(merges: ["b a</w>"])], ["model.merges[0]", "\"b a</w>\"", "merges.txt", "\"a b</w>\""])
+        try check(["tokenizer.json": try smallTokenizerJSON(merges: ["a b</w>", "b a"])], ["2 merges", "merges.txt has 1"])
+        try check(["tokenizer.json": try smallTokenizerJSON(changingModel("vocab", to: ["a": 0]))], ["model.vocab lacks", "vocab.json"])
+        try check(["tokenizer.json": try smallTokenizerJSON(changingModel("vocab", to: ["a": 9, "b": 1]))], ["\"a\" the id 9", "vocab.json gives it the id 0"])
+        // transformers 4's fast tokenizer would keep tokenizer.json's added tokens next to the config's.
+        try assertThrows(files.merging(["tokenizer.json": try smallTokenizerJSON(),
+                                        "tokenizer_config.json": #"{"added_tokens_decoder": {"6": {"content": "<|endoftext|>", "special": true}}}"#]) { $1 },
+                         file: "tokenizer.json", mentioning: ["\"<|startoftext|>\" (id 5)", "added_tokens_decoder"])
+    }
+
+    func testTokenizerJSONOnlyFolderReadsSpecialTokensFromConfig() throws {
+        // transformers 5 writes the special tokens of tokenizer_config.json as bare strings.
+        let tokenizer = try CLIPTokenizer(directory: folder([
+            "tokenizer.json": try smallTokenizerJSON(),
+            "tokenizer_config.json": #"{"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "ab</w>", "model_max_length": 5}"#,
+        ]), flavor: .fast)
+        XCTAssertEqual(tokenizer("b"), [5, 3, 6, 4, 4])
+        XCTAssertEqual(tokenizer.addedTokens.map(\.content), ["ab</w>", "<|startoftext|>", "<|endoftext|>"])
+        XCTAssertEqual(tokenizer.addedTokens.map(\.special), [true, true, true])
+    }
+
     // MARK: - Bad folders
 
     private func folder(_ files: [String: String]) throws -> URL {

@@ -1,0 +1,246 @@
+// diffusers' UNet2DConditionModel (models/unets/unet_2d_condition.py): the text-conditioned image
+// denoiser. Parameter keys and config.json keys are diffusers', so a diffusers `unet/` folder
+// loads as it is and a saved one loads back into diffusers with `from_pretrained`.
+
+import Foundation
+import LetheCore
+
+/// Which parameters an erasure method trains (selected by diffusers key).
+public enum UNetParameterGroup: Sendable {
+    /// Everything.
+    case all
+    /// The cross-attention layers, "….attn2.…" (ESD-x): to_q, to_k, to_v, to_out.
+    case crossAttention
+    /// Only the projections of the text context, "….attn2.to_k/to_v…" (UCE, TIME-style edits).
+    case crossAttentionKeyValue
+    /// Everything except the cross-attention layers (ESD-u).
+    case nonCrossAttention
+
+    public func contains(_ key: String) -> Bool {
+        switch self {
+        case .all: return true
+        case .crossAttention: return key.contains(".attn2.")
+        case .crossAttentionKeyValue: return key.contains(".attn2.to_k.") || key.contains(".attn2.to_v.")
+        case .nonCrossAttention: return !key.contains(".attn2.")
+        }
+    }
+}
+
+public enum UNetLoadError: Error, CustomStringConvertible {
+    case missingWeights(directory: String)
+
+    public var description: String {
+        switch self {
+        case let .missingWeights(directory):
+            return "\(directory): no diffusion_pytorch_model.safetensors (Lethe reads safetensors weights only; "
+                + "convert a .bin checkpoint with diffusers' save_pretrained(safe_serialization=True))"
+        }
+    }
+}
+
+public final class UNet2DConditionModel: Module {
+    public static let configName = "config.json"
+    public static let weightsName = "diffusion_pytorch_model.safetensors"
+
+    public let config: UNet2DConfig
+    public let convIn: Conv2d
+    public let timeProj: Timesteps
+    public let timeEmbedding: TimestepEmbedding
+    public let timeEmbedAct: Activation?
+    public let downBlocks: [any UNetDownBlock]
+    public let midBlock: (any UNetMidBlock)?
+    public let upBlocks: [any UNetUpBlock]
+    public let convNormOut: GroupNorm
+    public let convAct: Activation
+    public let convOut: Conv2d
+
+    /// A randomly initialised model (diffusers' layer initialisations aside, the same layers).
+    public init(config: UNet2DConfig, rng: inout RandomGenerator) throws {
+        try config.validate()
+        self.config = config
+        let src = config.source
+        let n = config.blockCount
+        let channels = config.blockOutChannels
+        let act = try Activation(diffusersName: config.actFn, source: src, key: "act_fn")
+        let timeEmbedDim = config.timeEmbedDim
+
+        convIn = Conv2d(config.inChannels, channels[0], kernelSize: config.convInKernel,
+                        padding: (config.convInKernel - 1) / 2, rng: &rng)
+        timeProj = Timesteps(numChannels: channels[0], flipSinToCos: config.flipSinToCos,
+                             downscaleFreqShift: Float(config.freqShift))
+        timeEmbedding = TimestepEmbedding(
+            inChannels: channels[0], timeEmbedDim: timeEmbedDim, act: act,
+            postAct: try config.timestepPostAct.map { try Activation(diffusersName: $0, source: src, key: "timestep_post_act") },
+            rng: &rng)
+        timeEmbedAct = try config.timeEmbeddingActFn.map { try Activation(diffusersName: $0, source: src, key: "time_embedding_act_fn") }
+
+        // diffusers' naming issue: attention_head_dim is the number of heads.
+        let heads = config.attentionHeadDim.resolved(count: n)
+        let crossDims = config.crossAttentionDim.resolved(count: n)
+        let layers = config.layersPerBlock.resolved(count: n)
+        let transformerLayers = config.transformerLayersPerBlock.resolved(count: n)
+        let onlyCross = config.onlyCrossAttention.resolved(count: n)
+        let timeNorm = TimeEmbeddingNorm(rawValue: config.resnetTimeScaleShift)!
+        func settings(_ i: Int, onlyCrossAttention: Bool) -> UNetBlockSettings {
+            UNetBlockSettings(tembChannels: timeEmbedDim, resnetEps: Float(config.normEps), resnetGroups: config.normNumGroups,
+                              activation: act, timeEmbeddingNorm: timeNorm, numAttentionHeads: heads[i],
+                              crossAttentionDim: crossDims[i], transformerLayers: transformerLayers[i],
+                              useLinearProjection: config.useLinearProjection, onlyCrossAttention: onlyCrossAttention)
+        }
+
+        var downs: [any UNetDownBlock] = []
+        var outputChannel = channels[0]
+        for (i, type) in config.downBlockTypes.enumerated() {
+            let inputChannel = outputChannel
+            outputChannel = channels[i]
+            let isFinal = i == n - 1
+            let s = settings(i, onlyCrossAttention: onlyCross[i])
+            switch UNet2DConfig.strippingResPrefix(type) {
+            case "CrossAttnDownBlock2D":
+                downs.append(CrossAttnDownBlock2D(inChannels: inputChannel, outChannels: outputChannel, numLayers: layers[i],
+                                                  addDownsample: !isFinal, downsamplePadding: config.downsamplePadding,
+                                                  settings: s, rng: &rng))
+            default:
+                downs.append(DownBlock2D(inChannels: inputChannel, outChannels: outputChannel, numLayers: layers[i],
+                                         addDownsample: !isFinal, downsamplePadding: config.downsamplePadding,
+                                         settings: s, rng: &rng))
+            }
+        }
+        downBlocks = downs
+
+        let midSettings = settings(n - 1, onlyCrossAttention: false)
+        switch config.midBlockType {
+        case "UNetMidBlock2DCrossAttn"?:
+            midBlock = UNetMidBlock2DCrossAttn(inChannels: channels[n - 1], outputScaleFactor: Float(config.midBlockScaleFactor),
+                                               settings: midSettings, rng: &rng)
+        case "UNetMidBlock2D"?:
+            midBlock = UNetMidBlock2D(inChannels: channels[n - 1], outputScaleFactor: Float(config.midBlockScaleFactor),
+                                      settings: midSettings, rng: &rng)
+        default:
+            midBlock = nil
+        }
+
+        var ups: [any UNetUpBlock] = []
+        let reversedChannels = Array(channels.reversed())
+        outputChannel = reversedChannels[0]
+        for (i, type) in config.upBlockTypes.enumerated() {
+            let isFinal = i == n - 1
+            let prevOutputChannel = outputChannel
+            outputChannel = reversedChannels[i]
+            let inputChannel = reversedChannels[min(i + 1, n - 1)]
+            let j = n - 1 - i  // the down block this up block mirrors
+            let s = settings(j, onlyCrossAttention: onlyCross[j])
+            switch UNet2DConfig.strippingResPrefix(type) {
+            case "CrossAttnUpBlock2D":
+                ups.append(CrossAttnUpBlock2D(inChannels: inputChannel, prevOutputChannels: prevOutputChannel,
+                                              outChannels: outputChannel, numLayers: layers[j] + 1, addUpsample: !isFinal,
+                                              settings: s, rng: &rng))
+            default:
+                ups.append(UpBlock2D(inChannels: inputChannel, prevOutputChannels: prevOutputChannel,
+                                     outChannels: outputChannel, numLayers: layers[j] + 1, addUpsample: !isFinal,
+                                     settings: s, rng: &rng))
+            }
+        }
+        upBlocks = ups
+
+        convNormOut = GroupNorm(groups: config.normNumGroups, channels: channels[0], eps: Float(config.normEps))
+        convAct = act
+        convOut = Conv2d(channels[0], config.outChannels, kernelSize: config.convOutKernel,
+                         padding: (config.convOutKernel - 1) / 2, rng: &rng)
+        super.init()
+        child("conv_in", convIn)
+        child("time_embedding", timeEmbedding)
+        children("down_blocks", downBlocks.map { $0 as Module })
+        if let midBlock { child("mid_block", midBlock as Module) }
+        children("up_blocks", upBlocks.map { $0 as Module })
+        child("conv_norm_out", convNormOut)
+        child("conv_out", convOut)
+    }
+
+    /// How many times the up path doubles the resolution.
+    public var upsamplerCount: Int { max(config.blockCount - 1, 0) }
+
+    /// Predicts the noise (or whatever the checkpoint was trained to predict).
+    /// - Parameters:
+    ///   - sample: [N, in_channels, H, W].
+    ///   - timesteps: one per batch item, or one for the whole batch.
+    ///   - encoderHiddenStates: [N, L, cross_attention_dim], e.g. a text encoder's last hidden state.
+    /// - Returns: [N, out_channels, H, W].
+    public func callAsFunction(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
+        precondition(sample.rank == 4 && sample.shape[1] == config.inChannels,
+                     "UNet2DConditionModel: sample must be [N, \(config.inChannels), H, W], got \(sample.shape)")
+        let batch = sample.shape[0]
+        precondition(timesteps.count == 1 || timesteps.count == batch,
+                     "UNet2DConditionModel: \(timesteps.count) timesteps for a batch of \(batch) (expected 1 or \(batch))")
+        precondition(encoderHiddenStates.rank == 3 && encoderHiddenStates.shape[0] == batch,
+                     "UNet2DConditionModel: encoder_hidden_states must be [\(batch), L, D], got \(encoderHiddenStates.shape)")
+
+        var x = config.centerInputSample ? 2 * sample - 1 : sample
+        let perItem = timesteps.count == batch ? timesteps : Array(repeating: timesteps[0], count: batch)
+        var emb = timeEmbedding(timeProj(perItem))
+        if let timeEmbedAct { emb = timeEmbedAct(emb) }
+        let context = encoderHiddenStates
+
+        x = convIn(x)
+        var skips = [x]
+        for block in downBlocks {
+            let (h, states) = block(x, temb: emb, context: context)
+            x = h
+            skips += states
+        }
+        if let midBlock { x = midBlock(x, temb: emb, context: context) }
+
+        // Inputs whose size is not a multiple of the total downsampling were rounded up on the
+        // way down; upsample to the skip connections' sizes instead of doubling.
+        let factor = 1 << upsamplerCount
+        let forwardUpsampleSize = sample.shape[2] % factor != 0 || sample.shape[3] % factor != 0
+        for (i, block) in upBlocks.enumerated() {
+            let count = block.resnetCount
+            let res = Array(skips.suffix(count))
+            skips.removeLast(count)
+            var upsampleSize: (height: Int, width: Int)? = nil
+            if i < upBlocks.count - 1 && forwardUpsampleSize, let next = skips.last {
+                upsampleSize = (next.shape[2], next.shape[3])
+            }
+            x = block(x, skips: res, temb: emb, context: context, upsampleSize: upsampleSize)
+        }
+        return convOut(convAct(convNormOut(x)))
+    }
+
+    // MARK: - Parameter groups
+
+    /// Parameters of `group` with their diffusers keys, in model order.
+    public func namedParameters(in group: UNetParameterGroup) -> [(key: String, tensor: Tensor)] {
+        namedParameters().filter { group.contains($0.key) }
+    }
+
+    /// Makes exactly the parameters of `group` trainable and freezes the rest.
+    public func setTrainable(only group: UNetParameterGroup) {
+        for (key, p) in namedParameters() {
+            p.requiresGrad = group.contains(key)
+            if !p.requiresGrad { p.grad = nil }
+        }
+    }
+
+    // MARK: - Files
+
+    /// Loads a diffusers `unet/` folder: config.json and diffusion_pytorch_model.safetensors.
+    public static func load(directory: URL) throws -> UNet2DConditionModel {
+        let config = try UNet2DConfig(contentsOf: directory.appendingPathComponent(configName))
+        let weights = directory.appendingPathComponent(weightsName)
+        guard FileManager.default.fileExists(atPath: weights.path) else {
+            throw UNetLoadError.missingWeights(directory: directory.path)
+        }
+        var rng = RandomGenerator(seed: 0)
+        let model = try UNet2DConditionModel(config: config, rng: &rng)
+        try model.load(stateDict: SafeTensors.load(weights), source: weights.path)
+        return model
+    }
+
+    /// Writes config.json and diffusion_pytorch_model.safetensors (Float32) into `directory`,
+    /// each atomically, as diffusers' save_pretrained lays them out.
+    public func save(to directory: URL) throws {
+        try config.write(to: directory.appendingPathComponent(Self.configName))
+        try SafeTensors.write(stateDict(), metadata: ["format": "pt"], to: directory.appendingPathComponent(Self.weightsName))
+    }
+}

@@ -1,0 +1,64 @@
+// Training batches drawn on the fly: rendered images or clips, their captions and their labels.
+// Batch i of a dataset depends only on (seed, mode, i), so a resumed training run sees exactly
+// the batches it would have seen.
+
+import Foundation
+import LetheCore
+
+public struct WorldBatch {
+    /// [B, 3, size, size] for images, [B, 3, frames, size, size] for clips; values in [-1, 1].
+    public let pixels: Tensor
+    public let captions: [String]
+    /// Each caption's ground truth (what it names and how).
+    public let prompts: [PromptEntry]
+    public let specs: [ClipSpec]
+    /// What each sample shows, named or not.
+    public let labels: [ClipLabels]
+}
+
+public struct WorldDataset: Sendable {
+    public let seed: UInt64
+    public let sampler: WorldSampler
+    public let renderer: Renderer
+    public let writer: CaptionWriter
+
+    /// A dataset whose captions avoid `excludedPrompts` (normalized prompts, see
+    /// `PromptSetGenerator.exclusions`).
+    public init(seed: UInt64, config: WorldConfig = .v1, catalog: PromptCatalog = .v1,
+                captionOptions: CaptionOptions = CaptionOptions(), excludedPrompts: Set<String>) {
+        self.seed = seed
+        sampler = WorldSampler(config: config, heldOutCombos: Set(catalog.heldOutCombos))
+        renderer = Renderer(config: config)
+        writer = CaptionWriter(catalog: catalog, options: captionOptions, excluded: excludedPrompts)
+    }
+
+    /// The version-1 world, its captions kept apart from the v1 eval and held-out prompts.
+    public static func v1(seed: UInt64, config: WorldConfig = .v1) -> WorldDataset {
+        let sets = PromptSetGenerator.v1()
+        return WorldDataset(seed: seed, config: config, catalog: .v1,
+                            excludedPrompts: PromptSetGenerator.exclusions([sets.eval, sets.heldout]))
+    }
+
+    /// Batch number `index` of `size` samples. Specs and captions are drawn in order from one
+    /// generator; rendering runs on all cores.
+    public func batch(_ index: Int, size: Int, mode: WorldMode) -> WorldBatch {
+        precondition(size > 0 && index >= 0, "batch \(index) of size \(size)")
+        var rng = RandomGenerator(seed: seed ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15) ^ (mode == .clip ? 0xC1D : 0x1A6))
+        var specs: [ClipSpec] = []
+        var prompts: [PromptEntry] = []
+        for _ in 0..<size {
+            var item = rng.fork()
+            let spec = sampler.sample(mode, rng: &item)
+            specs.append(spec)
+            prompts.append(writer.caption(for: spec, rng: &item))
+        }
+        let config = sampler.config
+        let perSample = 3 * (mode == .clip ? config.frameCount : 1) * config.size * config.size
+        let shape = mode == .clip ? [size, 3, config.frameCount, config.size, config.size] : [size, 3, config.size, config.size]
+        let pixels = Tensor(uninitializedShape: shape)
+        let base = pixels.pointer
+        parallelForEach(size) { i in renderer.render(specs[i], into: base + i * perSample) }
+        return WorldBatch(pixels: pixels, captions: prompts.map(\.prompt), prompts: prompts, specs: specs,
+                          labels: specs.map(renderer.labels))
+    }
+}
