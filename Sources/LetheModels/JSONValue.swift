@@ -3,7 +3,7 @@
 
 import Foundation
 
-public enum JSONValue: Codable, Equatable, CustomStringConvertible {
+public enum JSONValue: Codable, Equatable, Sendable, CustomStringConvertible {
     case null
     case bool(Bool)
     case int(Int)
