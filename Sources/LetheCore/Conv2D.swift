@@ -6,7 +6,12 @@
 // when it is small, so deep low-resolution layers still get GEMMs wide enough to pay. The column
 // buffer is recomputed in backward instead of saved: it is kH·kW times the input, and a UNet
 // has dozens of convolutions alive on the tape at once.
+//
+// With several chunks per core, each core takes whole chunks (unfold, single-threaded GEMM,
+// fold): no fork-join per GEMM and no thread hand-off of the column buffer. With few chunks,
+// the chunks run one after another on OpenBLAS's threaded GEMM.
 
+import CBLAS
 import Foundation
 
 /// The sizes of one convolution, checked once.
@@ -40,15 +45,18 @@ struct Conv2DGeometry {
     /// A 1×1, stride-1, unpadded convolution is a matrix product on the input as laid out.
     var isPointwise: Bool { kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && padH == 0 && padW == 0 }
 
-    /// Samples per GEMM: enough for ~4K output columns, since narrower GEMMs lose OpenBLAS
+    /// Samples per GEMM: enough for ~1K output columns, since narrower GEMMs lose OpenBLAS
     /// efficiency, and a cap on the column buffer so large real-size layers stay bounded.
+    /// Wider chunks measured slower: they cost a scatter of the output, and fewer chunks
+    /// leave the cores less to share (32×64×32×32, 3×3: 230 ms forward+backward at 1K
+    /// columns, 250–260 ms at 4K).
     var chunk: Int {
         let wanted = max(1, Conv2DGeometry.targetColumns / max(outPlane, 1))
         let memoryCap = max(1, Conv2DGeometry.maxColumnFloats / max(patchSize * outPlane, 1))
         return max(1, min(batch, wanted, memoryCap))
     }
 
-    static let targetColumns = 4096
+    static let targetColumns = 1024
     static let maxColumnFloats = 1 << 24
 
     /// Output columns ox whose input column ox·stride − pad + kj lies inside the image.
@@ -61,10 +69,10 @@ struct Conv2DGeometry {
     }
 
     /// Unfolds samples first..<first+count of `x` into `cols` [patchSize, count·outPlane].
-    func im2col(_ x: UnsafePointer<Float>, first: Int, count: Int, into cols: UnsafeMutablePointer<Float>) {
+    func im2col(_ x: UnsafePointer<Float>, first: Int, count: Int, into cols: UnsafeMutablePointer<Float>, parallel: Bool) {
         let rowLength = count * outPlane
         let tasks = patchSize * count
-        parallelFor(tasks, grain: max(1, 8192 / max(outPlane, 1))) { range in
+        splitLoop(tasks, grain: max(1, 8192 / max(outPlane, 1)), parallel: parallel) { range in
             for task in range {
                 let row = task / count, sample = task % count
                 let ci = row / (kernelH * kernelW)
@@ -95,10 +103,10 @@ struct Conv2DGeometry {
     /// Folds `cols` [patchSize, count·outPlane] back onto samples first..<first+count of `dx`,
     /// summing overlapping patches (the adjoint of im2col). Each task owns one input plane, so
     /// tasks never write the same memory.
-    func col2im(_ cols: UnsafePointer<Float>, first: Int, count: Int, into dx: UnsafeMutablePointer<Float>) {
+    func col2im(_ cols: UnsafePointer<Float>, first: Int, count: Int, into dx: UnsafeMutablePointer<Float>, parallel: Bool) {
         let rowLength = count * outPlane
         let kernel = kernelH * kernelW
-        parallelFor(inChannels * count, grain: max(1, 8192 / max(outPlane * kernel, 1))) { range in
+        splitLoop(inChannels * count, grain: max(1, 8192 / max(outPlane * kernel, 1)), parallel: parallel) { range in
             for task in range {
                 let ci = task / count, sample = task % count
                 let plane = dx + ((first + sample) * inChannels + ci) * inPlane
@@ -127,11 +135,22 @@ struct Conv2DGeometry {
     }
 }
 
+/// `parallelFor` when `parallel`, else the whole range on the calling thread (which is then
+/// one of several workers already).
+@inline(__always)
+func splitLoop(_ count: Int, grain: Int, parallel: Bool, _ body: (Range<Int>) -> Void) {
+    if parallel {
+        parallelFor(count, grain: grain, body)
+    } else if count > 0 {
+        body(0..<count)
+    }
+}
+
 /// Moves [C, count, plane] (a GEMM result over a chunk) into samples first..<first+count of an
 /// NCHW tensor [N, C, plane], adding `bias` per channel when given.
 func scatterChunk(_ src: UnsafePointer<Float>, channels: Int, plane: Int, first: Int, count: Int,
-                  bias: UnsafePointer<Float>?, into dst: UnsafeMutablePointer<Float>) {
-    parallelFor(channels * count, grain: max(1, 16384 / max(plane, 1))) { range in
+                  bias: UnsafePointer<Float>?, into dst: UnsafeMutablePointer<Float>, parallel: Bool) {
+    splitLoop(channels * count, grain: max(1, 16384 / max(plane, 1)), parallel: parallel) { range in
         for task in range {
             let c = task / count, sample = task % count
             let s = src + (c * count + sample) * plane
@@ -148,8 +167,8 @@ func scatterChunk(_ src: UnsafePointer<Float>, channels: Int, plane: Int, first:
 
 /// The inverse move: samples first..<first+count of [N, C, plane] into [C, count, plane].
 func gatherChunk(_ src: UnsafePointer<Float>, channels: Int, plane: Int, first: Int, count: Int,
-                 into dst: UnsafeMutablePointer<Float>) {
-    parallelFor(channels * count, grain: max(1, 16384 / max(plane, 1))) { range in
+                 into dst: UnsafeMutablePointer<Float>, parallel: Bool) {
+    splitLoop(channels * count, grain: max(1, 16384 / max(plane, 1)), parallel: parallel) { range in
         for task in range {
             let c = task / count, sample = task % count
             (dst + (c * count + sample) * plane).update(from: src + ((first + sample) * channels + c) * plane, count: plane)
@@ -197,14 +216,14 @@ extension Tensor {
         }
         let out = Tensor(uninitializedShape: [geo.batch, geo.outChannels, geo.outH, geo.outW])
         let x = self
-        conv2dForward(geo, x: x.pointer, weight: weight.pointer, bias: bias?.pointer, out: out.pointer)
+        Conv2DKernel(geo, x: x.pointer, weight: weight.pointer).forward(bias: bias?.pointer, out: out.pointer)
 
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Autograd.record(out, "conv2d", inputs: inputs) { g in
             let gx = x.requiresGrad ? Tensor(uninitializedShape: x.shape) : nil
             let gw = weight.requiresGrad ? Tensor(uninitializedShape: weight.shape) : nil
-            conv2dBackward(geo, x: x.pointer, weight: weight.pointer, g: g.pointer,
-                           gradInput: gx?.pointer, gradWeight: gw?.pointer)
+            Conv2DKernel(geo, x: x.pointer, weight: weight.pointer)
+                .backward(g: g.pointer, gradInput: gx?.pointer, gradWeight: gw?.pointer)
             var grads: [Tensor?] = [gx, gw]
             if let bias {
                 grads.append(bias.requiresGrad ? channelSums(g.pointer, batch: geo.batch, channels: geo.outChannels, plane: geo.outPlane) : nil)
@@ -214,83 +233,141 @@ extension Tensor {
     }
 }
 
-private func conv2dForward(_ geo: Conv2DGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                           bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
-    let chunk = geo.chunk
-    let plane = geo.outPlane, k = geo.patchSize, cout = geo.outChannels
-    let direct = chunk == 1
-    let needsCols = !(geo.isPointwise && direct)
-    let cols: UnsafeMutablePointer<Float>? = needsCols ? .allocate(capacity: k * chunk * plane) : nil
-    let product: UnsafeMutablePointer<Float>? = direct ? nil : .allocate(capacity: cout * chunk * plane)
-    defer { cols?.deallocate(); product?.deallocate() }
-    if direct, let bias { fillWithBias(out, bias: bias, batch: geo.batch, channels: cout, plane: plane) }
+/// One call's forward or backward: the chunk loop and its scratch memory.
+private struct Conv2DKernel {
+    let geo: Conv2DGeometry
+    let x: UnsafePointer<Float>
+    let weight: UnsafePointer<Float>
+    let chunk: Int
+    let chunkCount: Int
 
-    var first = 0
-    while first < geo.batch {
-        let count = min(chunk, geo.batch - first)
-        let b: UnsafePointer<Float>
-        if let cols {
-            geo.im2col(x, first: first, count: count, into: cols)
-            b = UnsafePointer(cols)
-        } else {
-            b = x + first * geo.inChannels * geo.inPlane
-        }
-        if let product {
-            sgemm(m: cout, n: count * plane, k: k, a: weight, b: b, c: product)
-            scatterChunk(product, channels: cout, plane: plane, first: first, count: count, bias: bias, into: out)
-        } else {
-            sgemm(m: cout, n: plane, k: k, a: weight, b: b, beta: bias == nil ? 0 : 1,
-                  c: out + first * cout * plane)
-        }
-        first += count
+    init(_ geo: Conv2DGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>) {
+        self.geo = geo
+        self.x = x
+        self.weight = weight
+        chunk = geo.chunk
+        chunkCount = (geo.batch + chunk - 1) / chunk
     }
-}
 
-/// dW = Σ dY·colsᵀ over chunks; dX = col2im(Wᵀ·dY). Either output may be skipped.
-private func conv2dBackward(_ geo: Conv2DGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                            g: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?,
-                            gradWeight: UnsafeMutablePointer<Float>?) {
-    guard gradInput != nil || gradWeight != nil else { return }
-    if geo.batch == 0 { gradWeight?.update(repeating: 0, count: geo.outChannels * geo.patchSize) }
-    let chunk = geo.chunk
-    let plane = geo.outPlane, k = geo.patchSize, cout = geo.outChannels
-    let direct = chunk == 1
-    let pointwiseDirect = geo.isPointwise && direct
-    let cols: UnsafeMutablePointer<Float>? = gradWeight != nil && !pointwiseDirect ? .allocate(capacity: k * chunk * plane) : nil
-    let gathered: UnsafeMutablePointer<Float>? = direct ? nil : .allocate(capacity: cout * chunk * plane)
-    let gradCols: UnsafeMutablePointer<Float>? = gradInput != nil && !pointwiseDirect ? .allocate(capacity: k * chunk * plane) : nil
-    defer { cols?.deallocate(); gathered?.deallocate(); gradCols?.deallocate() }
+    /// Whether each core should take whole chunks (see the file comment).
+    var chunksInParallel: Bool { coreCount > 1 && chunkCount >= 2 * coreCount }
+    /// The chunk's GEMM writes NCHW directly only when a chunk is one sample.
+    var direct: Bool { chunk == 1 }
+    var columnFloats: Int { geo.patchSize * chunk * geo.outPlane }
+    var productFloats: Int { geo.outChannels * chunk * geo.outPlane }
 
-    var first = 0
-    while first < geo.batch {
-        let count = min(chunk, geo.batch - first)
-        let dy: UnsafePointer<Float>
-        if let gathered {
-            gatherChunk(g, channels: cout, plane: plane, first: first, count: count, into: gathered)
-            dy = UnsafePointer(gathered)
+    func samples(ofChunk i: Int) -> (first: Int, count: Int) {
+        (i * chunk, min(chunk, geo.batch - i * chunk))
+    }
+
+    /// Runs `body(chunk index, scratch, parallel)` over every chunk, in one of the two schedules.
+    /// Each worker reuses one scratch slot for all its chunks; `body` gets `parallel` = true
+    /// when it has the cores to itself and should split its own loops.
+    func forEachChunk(scratchFloats: Int, zeroedPrefix: Int = 0,
+                      _ body: (Int, UnsafeMutablePointer<Float>, Bool) -> Void) -> ScratchSlots {
+        let workers = chunksInParallel ? coreCount : 1
+        let scratch = ScratchSlots(count: workers, floats: scratchFloats, zeroedPrefix: zeroedPrefix)
+        if chunksInParallel {
+            // Worker w takes chunks w, w + workers, …: each chunk once, each slot one worker's.
+            withSingleThreadedBLAS {
+                parallelForEach(workers) { w in
+                    for i in stride(from: w, to: chunkCount, by: workers) { body(i, scratch.slots[w], false) }
+                }
+            }
         } else {
-            dy = g + first * cout * plane
+            for i in 0..<chunkCount { body(i, scratch.slots[0], true) }
         }
-        if let gradWeight {
+        return scratch
+    }
+
+    func forward(bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+        let plane = geo.outPlane, k = geo.patchSize, cout = geo.outChannels
+        let needsCols = !(geo.isPointwise && direct)
+        if direct, let bias { fillWithBias(out, bias: bias, batch: geo.batch, channels: cout, plane: plane) }
+        let scratch = (needsCols ? columnFloats : 0) + (direct ? 0 : productFloats)
+        _ = forEachChunk(scratchFloats: scratch) { i, buffer, parallel in
+            let (first, count) = samples(ofChunk: i)
             let b: UnsafePointer<Float>
-            if let cols {
-                geo.im2col(x, first: first, count: count, into: cols)
-                b = UnsafePointer(cols)
+            if needsCols {
+                geo.im2col(x, first: first, count: count, into: buffer, parallel: parallel)
+                b = UnsafePointer(buffer)
             } else {
                 b = x + first * geo.inChannels * geo.inPlane
             }
-            sgemm(transB: true, m: cout, n: k, k: count * plane, a: dy, b: b,
-                  beta: first == 0 ? 0 : 1, c: gradWeight)
-        }
-        if let gradInput {
-            if let gradCols {
-                sgemm(transA: true, m: k, n: count * plane, k: cout, a: weight, b: dy, c: gradCols)
-                geo.col2im(gradCols, first: first, count: count, into: gradInput)
+            if direct {
+                sgemm(m: cout, n: plane, k: k, a: weight, b: b, beta: bias == nil ? 0 : 1, c: out + first * cout * plane)
             } else {
-                sgemm(transA: true, m: k, n: plane, k: cout, a: weight, b: dy,
-                      c: gradInput + first * geo.inChannels * geo.inPlane)
+                let product = buffer + (needsCols ? columnFloats : 0)
+                sgemm(m: cout, n: count * plane, k: k, a: weight, b: b, c: product)
+                scatterChunk(product, channels: cout, plane: plane, first: first, count: count, bias: bias, into: out, parallel: parallel)
             }
         }
-        first += count
     }
+
+    /// dW = Σ dY·colsᵀ over chunks; dX = col2im(Wᵀ·dY). Either output may be skipped. Each
+    /// worker sums the weight gradient of its chunks in its scratch slot; the slots are added
+    /// at the end.
+    func backward(g: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>?) {
+        guard gradInput != nil || gradWeight != nil else { return }
+        let plane = geo.outPlane, k = geo.patchSize, cout = geo.outChannels
+        let pointwiseDirect = geo.isPointwise && direct
+        let weightFloats = gradWeight == nil ? 0 : cout * k
+        let colsFloats = gradWeight != nil && !pointwiseDirect ? columnFloats : 0
+        let gatheredFloats = direct ? 0 : productFloats
+        let gradColsFloats = gradInput != nil && !pointwiseDirect ? columnFloats : 0
+        // Slot layout: [partial dW (zeroed) | cols | gathered dY | dcols].
+        let colsOffset = weightFloats
+        let gatheredOffset = colsOffset + colsFloats
+        let gradColsOffset = gatheredOffset + gatheredFloats
+        let scratch = forEachChunk(scratchFloats: gradColsOffset + gradColsFloats,
+                                zeroedPrefix: weightFloats) { i, buffer, parallel in
+            let (first, count) = samples(ofChunk: i)
+            let dy: UnsafePointer<Float>
+            if direct {
+                dy = g + first * cout * plane
+            } else {
+                gatherChunk(g, channels: cout, plane: plane, first: first, count: count, into: buffer + gatheredOffset, parallel: parallel)
+                dy = UnsafePointer(buffer + gatheredOffset)
+            }
+            if gradWeight != nil {
+                let b: UnsafePointer<Float>
+                if colsFloats > 0 {
+                    geo.im2col(x, first: first, count: count, into: buffer + colsOffset, parallel: parallel)
+                    b = UnsafePointer(buffer + colsOffset)
+                } else {
+                    b = x + first * geo.inChannels * geo.inPlane
+                }
+                sgemm(transB: true, m: cout, n: k, k: count * plane, a: dy, b: b, beta: 1, c: buffer)
+            }
+            if let gradInput {
+                if gradColsFloats > 0 {
+                    sgemm(transA: true, m: k, n: count * plane, k: cout, a: weight, b: dy, c: buffer + gradColsOffset)
+                    geo.col2im(buffer + gradColsOffset, first: first, count: count, into: gradInput, parallel: parallel)
+                } else {
+                    sgemm(transA: true, m: k, n: plane, k: cout, a: weight, b: dy,
+                          c: gradInput + first * geo.inChannels * geo.inPlane)
+                }
+            }
+        }
+        if let gradWeight {
+            gradWeight.update(repeating: 0, count: weightFloats)
+            for slot in scratch.slots { vadd(gradWeight, slot, weightFloats) }
+        }
+    }
+}
+
+/// One scratch buffer per worker, freed together. The first `zeroedPrefix` floats of each are
+/// zero (an accumulator); the rest is uninitialised.
+private final class ScratchSlots {
+    let slots: [UnsafeMutablePointer<Float>]
+
+    init(count: Int, floats: Int, zeroedPrefix: Int) {
+        slots = (0..<count).map { _ in
+            let slot = UnsafeMutablePointer<Float>.allocate(capacity: max(floats, 1))
+            slot.initialize(repeating: 0, count: zeroedPrefix)
+            return slot
+        }
+    }
+
+    deinit { for slot in slots { slot.deallocate() } }
 }

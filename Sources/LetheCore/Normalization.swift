@@ -9,11 +9,6 @@ import Foundation
 
 // MARK: - Vectorised reductions
 
-@inline(__always)
-private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
 /// Σ p[i] for i < n.
 @inline(__always)
 func sumFloats(_ p: UnsafePointer<Float>, _ n: Int) -> Float {

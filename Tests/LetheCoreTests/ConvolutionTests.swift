@@ -59,13 +59,18 @@ private func naiveTemporalConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, padding: 
 final class ConvolutionTests: XCTestCase {
     func testConv2DMatchesDirectLoop() {
         // (input, weight, stride, padding): stride 2 with padding, non-square input and kernel,
-        // Cin ≠ Cout, 1×1 (the plain-GEMM path), and a batch that does not divide into chunks.
+        // Cin ≠ Cout, 1×1 (the plain-GEMM path); then the schedules (on 2 cores): folded
+        // chunks one after another with a partial last chunk, one-sample chunks over the
+        // cores, folded chunks over the cores.
         let cases: [([Int], [Int], (Int, Int), (Int, Int))] = [
             ([2, 3, 7, 6], [5, 3, 3, 3], (2, 2), (1, 1)),
             ([2, 3, 7, 6], [4, 3, 3, 2], (2, 1), (1, 0)),
             ([3, 4, 5, 9], [2, 4, 2, 4], (1, 3), (0, 2)),
             ([2, 5, 4, 3], [3, 5, 1, 1], (1, 1), (0, 0)),
+            ([6, 2, 16, 16], [3, 2, 3, 3], (1, 1), (1, 1)),
             ([5, 2, 32, 32], [3, 2, 3, 3], (1, 1), (1, 1)),
+            ([4, 1, 64, 64], [2, 1, 3, 3], (2, 1), (1, 1)),
+            ([18, 2, 16, 16], [2, 2, 3, 3], (1, 1), (1, 1)),
         ]
         for (seed, (xs, ws, stride, padding)) in cases.enumerated() {
             let x = randomTensor(xs, seed: UInt64(10 + seed), requiresGrad: false)
@@ -101,14 +106,21 @@ final class ConvolutionTests: XCTestCase {
         assertClose(y, [0.28, 0.35, 0.16, -0.3, 0.7, 1.97, 2.74, 6.12], tolerance: 1e-5)
     }
 
-    /// Backward of every path (chunked small maps, one-sample chunks with a 64×64 output,
-    /// 1×1 as a plain GEMM with and without chunking) against the adjoint loops.
+    /// Backward of every path (chunked small maps, one-sample chunks with a 32×32 output,
+    /// 1×1 as a plain GEMM with and without chunking, chunks run one after another or spread
+    /// over the cores) against the adjoint loops.
     func testConv2DBackwardMatchesAdjointLoops() {
         let cases: [([Int], [Int], (Int, Int), (Int, Int))] = [
             ([3, 3, 6, 5], [4, 3, 3, 2], (2, 1), (1, 1)),
-            ([2, 2, 64, 64], [3, 2, 3, 3], (1, 1), (1, 1)),
-            ([2, 3, 64, 64], [2, 3, 1, 1], (1, 1), (0, 0)),
+            ([2, 2, 32, 32], [3, 2, 3, 3], (1, 1), (1, 1)),
+            ([2, 3, 32, 32], [2, 3, 1, 1], (1, 1), (0, 0)),
             ([3, 3, 4, 4], [2, 3, 1, 1], (1, 1), (0, 0)),
+            ([6, 2, 16, 16], [3, 2, 3, 3], (1, 1), (1, 1)),
+            // Chunks taken whole by each core: folded samples, one-sample chunks, and 1×1.
+            ([18, 2, 16, 16], [2, 2, 3, 3], (1, 1), (1, 1)),
+            ([4, 2, 32, 32], [2, 2, 3, 3], (1, 1), (1, 1)),
+            ([4, 2, 32, 32], [3, 2, 1, 1], (1, 1), (0, 0)),
+            ([17, 3, 8, 8], [2, 3, 1, 1], (1, 1), (0, 0)),
         ]
         for (seed, (xs, ws, stride, padding)) in cases.enumerated() {
             let x = randomTensor(xs, seed: UInt64(40 + seed))
