@@ -340,7 +340,7 @@ public final class CLIPTextModel: Module {
     public func save(to directory: URL) throws {
         let weights = directory.appendingPathComponent(Self.weightsName)
         try writeAtomically(to: weights) { tmp in
-            try SafeTensors.write(stateDict(), metadata: ["format": "pt"], dtype: .float32, to: tmp)
+            try SafeTensors.write(stateDict(), metadata: ["format": "pt"], dtype: .f32, to: tmp)
         }
         // The weights are float32 now, whatever the source checkpoint stored.
         var written = config

@@ -250,8 +250,8 @@ final class CLIPTextModelTests: XCTestCase {
         // Checkpoints from transformers < 4.31 carry the position_ids buffer.
         first["text_model.embeddings.position_ids"] = Tensor(shape: [1, 16], data: (0..<16).map(Float.init))
         map["text_model.embeddings.position_ids"] = "model-00001-of-00002.safetensors"
-        try SafeTensors.write(first, metadata: ["format": "pt"], dtype: .float32, to: dir.appendingPathComponent("model-00001-of-00002.safetensors"))
-        try SafeTensors.write(second, metadata: ["format": "pt"], dtype: .float32, to: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
+        try SafeTensors.write(first, metadata: ["format": "pt"], dtype: .f32, to: dir.appendingPathComponent("model-00001-of-00002.safetensors"))
+        try SafeTensors.write(second, metadata: ["format": "pt"], dtype: .f32, to: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
         try JSONConfig(values: ["metadata": .object(["total_size": 0]), "weight_map": .object(map)], source: "index")
             .write(to: dir.appendingPathComponent("model.safetensors.index.json"))
         let sharded = try CLIPTextModel.load(directory: dir)
@@ -267,7 +267,7 @@ final class CLIPTextModelTests: XCTestCase {
             if let config { try config.write(to: configURL, atomically: true, encoding: .utf8) }
             else { try FileManager.default.copyItem(at: fixture.appendingPathComponent("config.json"), to: configURL) }
             if let tensors {
-                try SafeTensors.write(tensors, metadata: [:], dtype: .float32, to: dir.appendingPathComponent("model.safetensors"))
+                try SafeTensors.write(tensors, metadata: [:], dtype: .f32, to: dir.appendingPathComponent("model.safetensors"))
             }
             return dir
         }
