@@ -1,0 +1,44 @@
+// What a pipeline needs from a noise-prediction network, so one sampling loop serves the image
+// UNet (samples [N, C, H, W]) and the video UNet (samples [N, C, F, H, W]).
+
+import LetheCore
+
+public protocol Denoiser: Module {
+    var inChannels: Int { get }
+    /// Height and width of the samples the model was trained on.
+    var sampleSize: (height: Int, width: Int) { get }
+    var crossAttentionDim: Int { get }
+    /// True when samples carry a frame axis.
+    var isVideo: Bool { get }
+    /// ε (or v) prediction for `sample` at one timestep per batch item, conditioned on text
+    /// embeddings [N, L, crossAttentionDim].
+    func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor
+}
+
+/// diffusers' sample_size: one value (square), [height, width], or absent (its default 64).
+func resolvedSampleSize(_ s: [Int]?) -> (height: Int, width: Int) {
+    guard let s, let first = s.first else { return (64, 64) }
+    return (first, s.count > 1 ? s[1] : first)
+}
+
+extension UNet2DConditionModel: Denoiser {
+    public var inChannels: Int { config.inChannels }
+    public var sampleSize: (height: Int, width: Int) { resolvedSampleSize(config.sampleSize) }
+    /// The text width every cross-attention layer expects (diffusers allows one per block; a
+    /// CLIP encoder can only feed a model where they are all equal, so the first stands for all).
+    public var crossAttentionDim: Int { config.crossAttentionDim.resolved(count: config.blockOutChannels.count)[0] }
+    public var isVideo: Bool { false }
+    public func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
+        self(sample: sample, timesteps: timesteps, encoderHiddenStates: encoderHiddenStates)
+    }
+}
+
+extension UNet3DConditionModel: Denoiser {
+    public var inChannels: Int { config.inChannels }
+    public var sampleSize: (height: Int, width: Int) { resolvedSampleSize(config.sampleSize) }
+    public var crossAttentionDim: Int { config.crossAttentionDim }
+    public var isVideo: Bool { true }
+    public func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
+        self(sample: sample, timesteps: timesteps, encoderHiddenStates: encoderHiddenStates)
+    }
+}
