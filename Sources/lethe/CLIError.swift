@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import LetheCore
+import LetheModels
 
 /// An error as the CLI reports it to its user.
 struct CLIError: Error, CustomStringConvertible {
@@ -28,6 +29,8 @@ struct CLIError: Error, CustomStringConvertible {
         switch error {
         case let error as CLIError:
             self = error
+        case let error as BadInput:
+            self.init(String(describing: error), status: .badInput)
         case let error as SafeTensorsError:
             self.init(error.description, status: error.kind == .writeFailed ? .failure : .badInput)
         case let error as LocalizedError where error.errorDescription != nil:
@@ -39,6 +42,17 @@ struct CLIError: Error, CustomStringConvertible {
 
     var description: String { message }
 }
+
+/// Errors caused by a file or argument the user gave: exit status 1.
+protocol BadInput: Error {}
+extension ConfigError: BadInput {}
+extension ModelFolderError: BadInput {}
+extension StateDictError: BadInput {}
+extension CLIPTokenizerError: BadInput {}
+extension PipelineError: BadInput {}
+extension RecipeError: BadInput {}
+extension TrainingError: BadInput {}
+extension ShapeError: BadInput {}
 
 /// A subcommand whose errors are reported the CLI's way: it implements `execute()`, and any error
 /// it throws becomes one `error: …` line on stderr and the matching exit status.

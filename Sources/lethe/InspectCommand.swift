@@ -3,17 +3,27 @@
 import ArgumentParser
 import Foundation
 import LetheCore
+import LetheModels
 
 struct Inspect: LetheCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the tensors (name, dtype, shape) and parameter count of a safetensors file or folder.",
-        discussion: "For a folder, every *.safetensors file inside it (recursively) is listed. "
-            + "Every file is checked in full before anything is printed.")
+        abstract: "Show what a model folder, a safetensors file or a folder of them holds.",
+        discussion: "For a diffusers model folder (model_index.json): each component's class, parameter count "
+            + "and config (--tensors adds every tensor). For a file or another folder: every tensor's name, dtype "
+            + "and shape. Every file is checked in full before anything is printed.")
 
     @Argument(help: "A .safetensors file, or a folder to search for them.")
     var path: String
 
+    @Flag(help: "For a model folder, also list every tensor of every component.")
+    var tensors = false
+
     func execute() throws {
+        let url = URL(fileURLWithPath: path)
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent(DiffusionModel.indexName).path) {
+            print(try ModelFolderReport(folder: url, listTensors: tensors).text, terminator: "")
+            return
+        }
         let target = try InspectTarget(path: path)
         // Open (and so validate) every file before printing, so a bad file yields only its error.
         let files = try target.weightFiles.map { try SafeTensorsFile(url: $0) }
@@ -142,4 +152,55 @@ fileprivate func grouped(_ n: Int) -> String {
         out.append(digit)
     }
     return n < 0 ? "-" + out : out
+}
+
+/// `inspect` of a diffusers model folder: one section per component of model_index.json.
+struct ModelFolderReport {
+    let text: String
+
+    init(folder: URL, listTensors: Bool) throws {
+        let index = try JSONConfig(contentsOf: folder.appendingPathComponent(DiffusionModel.indexName))
+        var out = "model folder \(folder.path)\n"
+        out += "pipeline: \((try? index.string("_class_name")) ?? "?")\n"
+        var total = 0
+        for name in index.values.keys.sorted() where !name.hasPrefix("_") {
+            guard case let .array(pair)? = index[name], pair.count == 2, case let .string(cls) = pair[1] else { continue }
+            let dir = folder.appendingPathComponent(name)
+            let runs = DiffusionModel.components.contains(name)
+            out += "\n== \(name): \(cls)\(runs ? "" : " (not run by Lethe; carried along when saving)")\n"
+            guard FileManager.default.fileExists(atPath: dir.path) else {
+                out += "missing folder\n"
+                continue
+            }
+            let weightFiles = (try? FileManager.default.contentsOfDirectory(atPath: dir.path))?
+                .filter { $0.hasSuffix(".safetensors") }.sorted() ?? []
+            let files = try weightFiles.map { try SafeTensorsFile(url: dir.appendingPathComponent($0)) }
+            let count = files.reduce(0) { $0 + $1.entries.reduce(0) { $0 + $1.elementCount } }
+            total += count
+            if !files.isEmpty {
+                let dtypes = Set(files.flatMap { $0.entries.map(\.dtype.rawValue) }).sorted().joined(separator: ", ")
+                out += "parameters: \(grouped(count)) (\(dtypes)) in \(weightFiles.joined(separator: ", "))\n"
+            }
+            for configName in ["config.json", "scheduler_config.json", "tokenizer_config.json"] {
+                let url = dir.appendingPathComponent(configName)
+                guard FileManager.default.fileExists(atPath: url.path) else { continue }
+                let config = try JSONConfig(contentsOf: url)
+                out += "\(configName):\n"
+                for key in config.values.keys.sorted() where !key.hasPrefix("_") {
+                    out += "  \(key): \(Self.compact(config.values[key]!))\n"
+                }
+            }
+            if listTensors {
+                for file in files { out += InspectReport(target: .file(file.url), files: [file]).text }
+            }
+        }
+        out += "\ntotal: \(grouped(total)) parameters\n"
+        text = out
+    }
+
+    private static func compact(_ v: JSONValue) -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? enc.encode(v)).flatMap { String(data: $0, encoding: .utf8) } ?? "?"
+    }
 }
