@@ -132,3 +132,20 @@ func progress(_ line: String, done: Bool) {
         FileHandle.standardError.write(Data("\(line)\n".utf8))
     }
 }
+
+struct Convert: LetheCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load a model folder and save it again in Lethe's layout (float32 safetensors, normalised configs).",
+        discussion: "Components Lethe does not run (vae/, safety_checker/, ...) are copied unchanged.")
+
+    @Option(help: "A diffusers model folder.")
+    var model: String
+    @Option(help: "The folder to write (replaced atomically if it exists).")
+    var out: String
+
+    func execute() throws {
+        let m = try DiffusionModel.load(directory: URL(fileURLWithPath: model))
+        try m.save(to: URL(fileURLWithPath: out))
+        print("wrote \(out)")
+    }
+}
