@@ -77,8 +77,53 @@ benches += [
     }),
 ]
 
+/// Peak resident memory of this process so far, in MB (Linux reports ru_maxrss in KB).
+func peakMemoryMB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+/// Real size: Stable Diffusion 1.5's UNet and CLIP ViT-L/14's text encoder configurations with
+/// random weights: one text encoding and one UNet forward at 64×64×4 latents (batch 1).
+/// Not in the default set (it needs ~4 GB and a minute); run `scripts/bench realsize`.
+func realSize() -> [String: Double] {
+    var text = CLIPTextConfig()
+    text.hiddenSize = 768
+    text.intermediateSize = 3072
+    text.numAttentionHeads = 12
+    text.numHiddenLayers = 12
+    text.projectionDim = 768
+    var unetConfig = UNet2DConfig()
+    unetConfig.sampleSize = [64]
+    unetConfig.crossAttentionDim = .shared(768)
+    var t0 = DispatchTime.now().uptimeNanoseconds
+    func lap() -> Double {
+        let now = DispatchTime.now().uptimeNanoseconds
+        defer { t0 = now }
+        return Double(now - t0) / 1e9
+    }
+    let encoder = CLIPTextModel(config: text, rng: &rng)
+    let unet = try! UNet2DConditionModel(config: unetConfig, rng: &rng)
+    let build = lap()
+    let ids = [[49406] + Array(repeating: 320, count: 10) + Array(repeating: 49407, count: 66)]
+    let hidden = Autograd.inference { try! encoder(ids).lastHiddenState }
+    let encode = lap()
+    let latents = Tensor.randn([1, 4, 64, 64], rng: &rng)
+    let out = Autograd.inference { unet(sample: latents, timesteps: [500], encoderHiddenStates: hidden) }
+    let forward = lap()
+    precondition(out.shape == [1, 4, 64, 64] && out.scalars.allSatisfy(\.isFinite))
+    return ["realsize_text_encoder_params": Double(encoder.parameterCount), "realsize_unet_params": Double(unet.parameterCount),
+            "realsize_build_s": build, "realsize_text_encode_s": encode, "realsize_unet_forward_s": forward,
+            "realsize_peak_memory_mb": peakMemoryMB()]
+}
+
 let wanted = Set(CommandLine.arguments.dropFirst())
 var results: [String: Double] = [:]
+if wanted.contains("realsize") {
+    FileHandle.standardError.write("bench: realsize…\n".data(using: .utf8)!)
+    results.merge(realSize()) { a, _ in a }
+}
 for (name, run) in benches where wanted.isEmpty || wanted.contains(name) {
     FileHandle.standardError.write("bench: \(name)…\n".data(using: .utf8)!)
     results[name] = run()
