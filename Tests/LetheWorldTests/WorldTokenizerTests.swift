@@ -131,6 +131,19 @@ final class WorldTokenizerTests: XCTestCase {
         XCTAssertEqual(tokenizer.decode(tokenizer.encode("Crème brûlée 🦊 Ωmega ÷ Ŧ")), "crème brûlée 🦊 ωmega ÷ ŧ")
     }
 
+    func testModelLengthIsTheSmallestAllowedOneThatFits() throws {
+        // 16 trained words: 18 tokens with start and end.
+        let long = "a red ball and a blue box next to a green star on a gray background"
+        var trainer = WorldTokenizerTrainer(dataset: WorldDataset(seed: 5, excludedPrompts: []), captionCount: 200,
+                                            mergeBudget: 1000, modelMaxLengths: [24, 16, 20], checkedPrompts: [long])
+        let vocabulary = try trainer.train()
+        XCTAssertEqual(vocabulary.longest.text, long)
+        XCTAssertEqual(vocabulary.longest.tokens, 18)
+        XCTAssertEqual(vocabulary.tokenizer.modelMaxLength, 20)
+        trainer.modelMaxLengths = [16]
+        XCTAssertThrowsError(try trainer.train()) { XCTAssertTrue("\($0)".contains("18 tokens"), "\($0)") }
+    }
+
     func testCommittedFilesAreWhatTheCodeGenerates() throws {
         let vocabulary = try WorldTokenizerTrainer.v1().train()
         XCTAssertEqual(vocabulary.splitWords, [])
