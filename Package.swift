@@ -4,6 +4,9 @@ import PackageDescription
 // Release builds drop bounds and overflow checks in the numeric layers: their hot loops run over
 // unsafe buffers already, and the tests (debug) keep the checks on.
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// The tensor kernels are optimised in debug builds too (bounds checks stay on): unspecialised
+// SIMD code is ~100x slower, which would make every test that runs a model crawl.
+let kernels: [SwiftSetting] = fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "Lethe",
@@ -21,11 +24,11 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat libavcodec libswscale libavutil",
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
-        .target(name: "LetheCore", dependencies: ["CBLAS"], swiftSettings: fast),
-        .target(name: "LetheModels", dependencies: ["LetheCore", "Yams"], swiftSettings: fast),
-        .target(name: "LetheMedia", dependencies: ["CFFmpeg"], swiftSettings: fast),
-        .target(name: "LetheWorld", dependencies: ["LetheCore", "LetheModels", "LetheMedia"], swiftSettings: fast),
-        .target(name: "LetheUnlearn", dependencies: ["LetheCore", "LetheModels", "LetheWorld"], swiftSettings: fast),
+        .target(name: "LetheCore", dependencies: ["CBLAS"], exclude: ["README.md"], swiftSettings: kernels),
+        .target(name: "LetheModels", dependencies: ["LetheCore", "Yams"], exclude: ["README.md"], swiftSettings: fast),
+        .target(name: "LetheMedia", dependencies: ["CFFmpeg"], exclude: ["README.md"], swiftSettings: fast),
+        .target(name: "LetheWorld", dependencies: ["LetheCore", "LetheModels", "LetheMedia"], exclude: ["README.md"], swiftSettings: fast),
+        .target(name: "LetheUnlearn", dependencies: ["LetheCore", "LetheModels", "LetheWorld"], exclude: ["README.md"], swiftSettings: fast),
         .target(name: "LetheEval", dependencies: ["LetheCore", "LetheModels", "LetheMedia", "LetheWorld", "LetheUnlearn"], swiftSettings: fast),
         .executableTarget(name: "lethe", dependencies: [
             "LetheCore", "LetheModels", "LetheMedia", "LetheWorld", "LetheUnlearn", "LetheEval",

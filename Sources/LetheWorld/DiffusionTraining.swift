@@ -1,0 +1,258 @@
+// Pretraining the world's own diffusion models (configs/train/image.yaml, video.yaml).
+//
+// The image model learns its text encoder and its UNet together from nothing, in pixel space,
+// with the ordinary ε-prediction loss; a share of captions is dropped to "" so classifier-free
+// guidance works. The video model starts from the image model: its UNet3D is inflated from the
+// image UNet (temporal layers start as the identity) and its text encoder is the image model's,
+// frozen, so the two models share a bit-identical encoder — the premise of `lethe transfer`.
+// Batch i depends only on the seed and i, so a resumed run sees the same data and noise.
+
+import Foundation
+import LetheCore
+import LetheModels
+
+/// configs/train/image.yaml and configs/train/video.yaml.
+public struct DiffusionTrainingRecipe: Recipe, Equatable {
+    public static let keys = [
+        "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
+        "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "train_parameters",
+        "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
+        "block_out_channels", "attention_head_dim", "norm_num_groups", "beta_schedule",
+    ]
+
+    /// "image" (text encoder + UNet2DConditionModel from scratch) or "video" (UNet3DConditionModel
+    /// inflated from the image model in `init_from`; its text encoder frozen).
+    public var kind: String
+    public var steps: Int
+    /// Images per step (image) or clips per step (video).
+    public var batchSize: Int
+    /// AdamW peak learning rate after `warmup_steps`, then a cosine down to `final_lr`.
+    public var lr: Float
+    public var finalLr: Float
+    public var warmupSteps: Int
+    public var weightDecay: Float
+    /// The moving average of the weights is what gets saved.
+    public var emaDecay: Float
+    public var maxGradNorm: Float
+    /// Share of captions replaced by "" (the unconditional prompt of classifier-free guidance).
+    public var captionDropout: Float
+    public var seed: UInt64
+    public var checkpointEvery: Int
+    /// Tokenizer folder (image models; video models take the image model's).
+    public var tokenizer: String?
+    /// The image model a video model starts from.
+    public var initFrom: String?
+    /// Video: "all" or "temporal" (only the temporal layers train).
+    public var trainParameters: String?
+    public var textHiddenSize: Int?
+    public var textLayers: Int?
+    public var textHeads: Int?
+    public var textIntermediateSize: Int?
+    public var blockOutChannels: [Int]?
+    public var attentionHeadDim: Int?
+    public var normNumGroups: Int?
+    /// "linear", "scaled_linear" or "squaredcos_cap_v2".
+    public var betaSchedule: String?
+
+    enum CodingKeys: String, CodingKey {
+        case kind, steps, batchSize = "batch_size", lr, finalLr = "final_lr", warmupSteps = "warmup_steps"
+        case weightDecay = "weight_decay", emaDecay = "ema_decay", maxGradNorm = "max_grad_norm"
+        case captionDropout = "caption_dropout", seed, checkpointEvery = "checkpoint_every", tokenizer
+        case initFrom = "init_from", trainParameters = "train_parameters", textHiddenSize = "text_hidden_size"
+        case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
+        case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
+        case normNumGroups = "norm_num_groups", betaSchedule = "beta_schedule"
+    }
+
+    public var isVideo: Bool { kind == "video" }
+
+    public static func load(from url: URL) throws -> DiffusionTrainingRecipe {
+        let recipe = try RecipeLoader.load(DiffusionTrainingRecipe.self, from: url)
+        try recipe.validate(file: url.path)
+        return recipe
+    }
+
+    public func validate(file: String) throws {
+        func bad(_ key: String, _ why: String) -> RecipeError { RecipeError(file: file, "key '\(key)': \(why)") }
+        guard kind == "image" || kind == "video" else { throw bad("kind", "expected image or video, found \(kind)") }
+        guard steps > 0 else { throw bad("steps", "expected a positive number, found \(steps)") }
+        guard batchSize > 0 else { throw bad("batch_size", "expected a positive number, found \(batchSize)") }
+        guard lr > 0, finalLr >= 0 else { throw bad("lr", "expected lr > 0 and final_lr >= 0") }
+        guard (0..<1).contains(emaDecay) else { throw bad("ema_decay", "expected a number in [0, 1), found \(emaDecay)") }
+        guard (0...1).contains(captionDropout) else { throw bad("caption_dropout", "expected a number in [0, 1]") }
+        guard checkpointEvery > 0 else { throw bad("checkpoint_every", "expected a positive number") }
+        if isVideo {
+            guard initFrom != nil else { throw bad("init_from", "a video recipe needs the image model it starts from") }
+            guard ["all", "temporal", nil].contains(trainParameters) else {
+                throw bad("train_parameters", "expected all or temporal, found \(trainParameters!)")
+            }
+        } else {
+            guard tokenizer != nil else { throw bad("tokenizer", "an image recipe needs a tokenizer folder") }
+        }
+        if let s = betaSchedule, BetaSchedule(rawValue: s) == nil {
+            throw bad("beta_schedule", "expected one of \(BetaSchedule.allCases.map(\.rawValue).joined(separator: ", ")), found \(s)")
+        }
+    }
+
+    /// Linear warm-up, then a cosine from `lr` to `finalLr`.
+    public func learningRate(step i: Int) -> Float {
+        if i < warmupSteps { return lr * Float(i + 1) / Float(warmupSteps) }
+        let progress = Float(i - warmupSteps) / Float(max(steps - warmupSteps, 1))
+        return finalLr + (lr - finalLr) * 0.5 * (1 + cos(Float.pi * min(progress, 1)))
+    }
+
+    /// Identifies the run in its checkpoint: resuming with other settings is refused.
+    var fingerprint: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+
+/// One pretraining run: builds (or loads) the model, trains it, saves the EMA weights.
+public final class DiffusionTraining {
+    public let recipe: DiffusionTrainingRecipe
+    public let model: DiffusionModel
+    public let dataset: WorldDataset
+    public var log: (String) -> Void = { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }
+    private let schedule: DDPMScheduler
+
+    /// `baseDirectory` resolves the recipe's relative paths (the repository root for committed recipes).
+    public init(recipe: DiffusionTrainingRecipe, baseDirectory: URL) throws {
+        self.recipe = recipe
+        var rng = RandomGenerator(seed: recipe.seed)
+        func resolve(_ path: String) -> URL {
+            path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseDirectory.appendingPathComponent(path)
+        }
+        if recipe.isVideo {
+            let image = try DiffusionModel.load(directory: resolve(recipe.initFrom!))
+            guard let imageUNet = image.unet as? UNet2DConditionModel else {
+                throw ModelFolderError(recipe.initFrom!, "init_from must be an image model (UNet2DConditionModel)")
+            }
+            let unet = try UNet3DConditionModel(inflating: imageUNet, rng: &rng)
+            image.textEncoder.setTrainable(false)
+            model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
+                                   schedulerConfig: image.schedulerConfig)
+        } else {
+            let tokenizer = try CLIPTokenizer(directory: resolve(recipe.tokenizer!))
+            var text = CLIPTextConfig()
+            text.vocabSize = tokenizer.vocabularySize
+            text.maxPositionEmbeddings = tokenizer.modelMaxLength
+            text.hiddenSize = recipe.textHiddenSize ?? 128
+            text.intermediateSize = recipe.textIntermediateSize ?? 4 * text.hiddenSize
+            text.numHiddenLayers = recipe.textLayers ?? 3
+            text.numAttentionHeads = recipe.textHeads ?? 4
+            text.projectionDim = text.hiddenSize
+            text.padTokenId = tokenizer.padTokenId
+            text.bosTokenId = tokenizer.bosTokenId
+            text.eosTokenId = tokenizer.eosTokenId
+            try text.validate(source: "recipe text encoder")
+            var unetConfig = UNet2DConfig.clipWorld(crossAttentionDim: text.hiddenSize)
+            if let c = recipe.blockOutChannels { unetConfig.blockOutChannels = c }
+            if let h = recipe.attentionHeadDim { unetConfig.attentionHeadDim = .shared(h) }
+            if let g = recipe.normNumGroups { unetConfig.normNumGroups = g }
+            var scheduler = SchedulerConfig()
+            scheduler.betaSchedule = BetaSchedule(rawValue: recipe.betaSchedule ?? "squaredcos_cap_v2")!
+            model = DiffusionModel(tokenizer: tokenizer, textEncoder: CLIPTextModel(config: text, rng: &rng),
+                                   unet: try UNet2DConditionModel(config: unetConfig, rng: &rng), schedulerConfig: scheduler)
+        }
+        dataset = .v1(seed: recipe.seed)
+        schedule = try DDPMScheduler(config: model.schedulerConfig)
+    }
+
+    /// The tensors the optimizer moves, with state-dict keys prefixed by component.
+    public var trainableParameters: [(key: String, tensor: Tensor)] {
+        var out: [(key: String, tensor: Tensor)] = []
+        if !recipe.isVideo {
+            out += model.textEncoder.namedParameters().map { ("text_encoder.\($0.key)", $0.tensor) }
+        }
+        let unetParameters: [(key: String, tensor: Tensor)]
+        switch model.unet {
+        case let u as UNet2DConditionModel: unetParameters = u.namedParameters()
+        case let u as UNet3DConditionModel:
+            unetParameters = u.namedParameters().filter {
+                recipe.trainParameters != "temporal" || UNet3DConditionModel.isTemporalKey($0.key)
+            }
+        default: unetParameters = []
+        }
+        out += unetParameters.map { ("unet.\($0.key)", $0.tensor) }
+        return out
+    }
+
+    /// Trains (resuming from `checkpoint` if asked) and saves the EMA weights as a diffusers folder at `output`.
+    @discardableResult
+    public func run(output: URL, checkpoint: URL, resume: Bool) throws -> TrainingResult {
+        let parameters = trainableParameters
+        let trainable = Set(parameters.map { ObjectIdentifier($0.tensor) })
+        for (_, p) in model.textEncoder.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
+        for (_, p) in model.unet.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
+        let tensors = parameters.map(\.tensor)
+        let optimizer = AdamW(parameters: tensors, learningRate: recipe.lr, betas: (0.9, 0.999), weightDecay: recipe.weightDecay)
+        let ema = recipe.emaDecay > 0 ? ExponentialMovingAverage(parameters: tensors, decay: recipe.emaDecay) : nil
+        let count = tensors.reduce(0) { $0 + $1.count }
+        log("\(recipe.kind) model: training \(count) parameters, batch \(recipe.batchSize), \(recipe.steps) steps")
+        let options = TrainingOptions(steps: recipe.steps, seed: recipe.seed, checkpoint: checkpoint,
+                                      checkpointEvery: recipe.checkpointEvery, resume: resume, label: "train \(recipe.kind)")
+        let run = TrainingRun(parameters: parameters, optimizer: optimizer, ema: ema, options: options,
+                              metadata: ["lethe.recipe": recipe.fingerprint])
+        run.log = log
+        let result = try run.run { i, rng in
+            optimizer.learningRate = recipe.learningRate(step: i)
+            let loss = try self.loss(step: i, rng: &rng)
+            loss.backward()
+            _ = clipGradientNorm(tensors, maxNorm: recipe.maxGradNorm)
+            return loss.item
+        }
+        if result.interrupted { return result }
+        ema?.copyToParameters()
+        try model.save(to: output)
+        try writeTrainingRecord(result, to: output.appendingPathComponent("training.json"))
+        log("\(recipe.kind) model: saved \(output.path) (\(formatDuration(result.seconds)) of training this run)")
+        return result
+    }
+
+    /// training.json beside the weights: the recipe, every step's loss, and the time it took.
+    private func writeTrainingRecord(_ result: TrainingResult, to url: URL) throws {
+        struct Record: Encodable {
+            let recipe: DiffusionTrainingRecipe
+            let steps: Int
+            let secondsThisRun: Double
+            let resumedFrom: Int?
+            let losses: [Float]
+            enum CodingKeys: String, CodingKey {
+                case recipe, steps, secondsThisRun = "seconds_this_run", resumedFrom = "resumed_from", losses
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(Record(recipe: recipe, steps: result.losses.count, secondsThisRun: result.seconds,
+                                             resumedFrom: result.resumedFrom, losses: result.losses))
+        try writeAtomically(to: url) { try data.write(to: $0) }
+    }
+
+    /// The ε-prediction loss of training batch `step`.
+    public func loss(step: Int, rng: inout RandomGenerator) throws -> Tensor {
+        let batch = dataset.batch(step, size: recipe.batchSize, mode: recipe.isVideo ? .clip : .image)
+        let captions = batch.captions.map { rng.nextFloat() < recipe.captionDropout ? "" : $0 }
+        let ids = model.tokenizer(captions)
+        let context: Tensor
+        if recipe.isVideo {
+            context = try Autograd.inference { try model.textEncoder(ids).lastHiddenState }
+        } else {
+            context = try model.textEncoder(ids).lastHiddenState
+        }
+        let x0 = batch.pixels
+        let n = recipe.batchSize, perSample = x0.count / n
+        let noise = Tensor.randn(x0.shape, rng: &rng)
+        let timesteps = (0..<n).map { _ in rng.nextInt(schedule.alphasCumprod.count) }
+        let noisy = Tensor(uninitializedShape: x0.shape)
+        for b in 0..<n {
+            let abar = schedule.alphasCumprod[timesteps[b]]
+            let a = abar.squareRoot(), s = (1 - abar).squareRoot()
+            let base = b * perSample
+            for j in base..<(base + perSample) { noisy.pointer[j] = a * x0.pointer[j] + s * noise.pointer[j] }
+        }
+        let prediction = model.unet.predict(sample: noisy, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)
+        return prediction.mseLoss(noise)
+    }
+}

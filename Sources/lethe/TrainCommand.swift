@@ -1,0 +1,55 @@
+// `lethe train image|video`: pretraining the world's own models from a recipe.
+
+import ArgumentParser
+import Foundation
+import LetheCore
+import LetheModels
+import LetheWorld
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the world's models from a recipe (configs/train/*.yaml).",
+        subcommands: [TrainImage.self, TrainVideo.self])
+}
+
+/// What the image and video subcommands share: a recipe, an output folder and a checkpoint beside it.
+struct DiffusionTrainOptions: ParsableArguments {
+    @Option(help: "Recipe (YAML); relative paths in it are read from the current directory.")
+    var config: String
+
+    @Option(help: "Model folder to write (diffusers layout), replaced atomically at the end.")
+    var out: String
+
+    @Option(help: "Checkpoint file (default: OUT.checkpoint.safetensors beside the output).")
+    var checkpoint: String?
+
+    @Flag(help: "Continue from the checkpoint.")
+    var resume = false
+
+    func run(kind: String) throws {
+        let recipe = try DiffusionTrainingRecipe.load(from: URL(fileURLWithPath: config))
+        guard recipe.kind == kind else {
+            throw CLIError("\(config): key 'kind': this is a \(recipe.kind) recipe; use `lethe train \(recipe.kind)`")
+        }
+        let output = URL(fileURLWithPath: out)
+        let checkpointURL = URL(fileURLWithPath: checkpoint ?? output.standardized.path + ".checkpoint.safetensors")
+        let training = try DiffusionTraining(recipe: recipe, baseDirectory: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        let result = try training.run(output: output, checkpoint: checkpointURL, resume: resume)
+        if result.interrupted { throw ExitCode(130) }
+        try? FileManager.default.removeItem(at: checkpointURL)
+    }
+}
+
+struct TrainImage: LetheCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image", abstract: "Train the text-to-image model (text encoder + UNet2D) from nothing.")
+    @OptionGroup var options: DiffusionTrainOptions
+    func execute() throws { try options.run(kind: "image") }
+}
+
+struct TrainVideo: LetheCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "video", abstract: "Train the text-to-video model (UNet3D inflated from the image model; its text encoder frozen).")
+    @OptionGroup var options: DiffusionTrainOptions
+    func execute() throws { try options.run(kind: "video") }
+}

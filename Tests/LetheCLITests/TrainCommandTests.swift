@@ -1,0 +1,138 @@
+// `lethe train image|video` as a user runs it: a killed run resumes to the same result, bad
+// recipes are refused with the file and key named.
+import Foundation
+import XCTest
+
+final class TrainCommandTests: XCTestCase {
+    private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    private func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    /// A model small enough to train a few steps in a debug build.
+    private func tinyImageRecipe(in dir: URL, steps: Int = 6, extra: String = "") throws -> URL {
+        let url = dir.appendingPathComponent("tiny-image.yaml")
+        try """
+        kind: image
+        steps: \(steps)
+        batch_size: 2
+        lr: 0.001
+        final_lr: 0.0001
+        warmup_steps: 2
+        weight_decay: 0.0
+        ema_decay: 0.9
+        max_grad_norm: 1.0
+        caption_dropout: 0.5
+        seed: 7
+        checkpoint_every: 2
+        tokenizer: \(repoRoot.appendingPathComponent("configs/world/tokenizer").path)
+        text_hidden_size: 16
+        text_layers: 1
+        text_heads: 2
+        text_intermediate_size: 32
+        block_out_channels: [8, 16, 16]
+        attention_head_dim: 4
+        norm_num_groups: 4
+        \(extra)
+        """.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    private func losses(_ model: URL) throws -> [Double] {
+        let data = try Data(contentsOf: model.appendingPathComponent("training.json"))
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return try XCTUnwrap(record["losses"] as? [Double])
+    }
+
+    func testKilledRunResumesToTheSameModel() throws {
+        let dir = try temporaryDirectory()
+        let recipe = try tinyImageRecipe(in: dir, steps: 8)
+        let straight = dir.appendingPathComponent("straight")
+        let run = try LetheProcess.run(["train", "image", "--config", recipe.path, "--out", straight.path], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("train image: step 8/8"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: straight.path + ".checkpoint.safetensors"),
+                       "a finished run removes its checkpoint")
+
+        // Start again elsewhere and SIGKILL it as soon as its first checkpoint lands.
+        let killed = dir.appendingPathComponent("killed")
+        let checkpoint = URL(fileURLWithPath: killed.path + ".checkpoint.safetensors")
+        let process = Process()
+        process.executableURL = try LetheProcess.executable()
+        process.arguments = ["train", "image", "--config", recipe.path, "--out", killed.path]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(240)
+        while !FileManager.default.fileExists(atPath: checkpoint.path), process.isRunning, Date() < deadline {
+            usleep(20_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run must be killed mid-way for this test to mean anything")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: killed.path), "no model folder before the run finishes")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp") || $0.contains("partial") }
+        XCTAssertEqual(leftovers, [], "no half-written files")
+
+        let refused = try LetheProcess.run(["train", "image", "--config", recipe.path, "--out", killed.path], timeout: 60)
+        XCTAssertEqual(refused.status, 1, "an existing checkpoint is not silently overwritten")
+        XCTAssertTrue(refused.stderr.contains("--resume"), refused.stderr)
+
+        let resumed = try LetheProcess.run(["train", "image", "--config", recipe.path, "--out", killed.path, "--resume"], timeout: 300)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resumed from"), resumed.stderr)
+        XCTAssertEqual(try losses(killed), try losses(straight), "the same loss curve as the uninterrupted run")
+        for file in ["unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"] {
+            XCTAssertEqual(try Data(contentsOf: killed.appendingPathComponent(file)),
+                           try Data(contentsOf: straight.appendingPathComponent(file)), "\(file) differs after resume")
+        }
+    }
+
+    func testRecipeWithUnknownKeyOrWrongTypeIsRefused() throws {
+        let dir = try temporaryDirectory()
+        let unknown = try tinyImageRecipe(in: dir, extra: "learning_rate: 0.1")
+        var run = try LetheProcess.run(["train", "image", "--config", unknown.path, "--out", dir.appendingPathComponent("m").path])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.stderrLines.count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains(unknown.path) && run.stderr.contains("unknown key 'learning_rate'"), run.stderr)
+
+        let wrongType = dir.appendingPathComponent("wrong.yaml")
+        try String(contentsOf: unknown, encoding: .utf8).replacingOccurrences(of: "learning_rate: 0.1", with: "")
+            .replacingOccurrences(of: "batch_size: 2", with: "batch_size: two").write(to: wrongType, atomically: true, encoding: .utf8)
+        run = try LetheProcess.run(["train", "image", "--config", wrongType.path, "--out", dir.appendingPathComponent("m").path])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.stderr.contains("batch_size"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("m").path))
+    }
+
+    func testVideoRecipeNeedsAnImageModelFolder() throws {
+        let dir = try temporaryDirectory()
+        let recipe = dir.appendingPathComponent("video.yaml")
+        try """
+        kind: video
+        init_from: \(dir.appendingPathComponent("no-such-model").path)
+        steps: 2
+        batch_size: 1
+        lr: 0.001
+        final_lr: 0.0
+        warmup_steps: 1
+        weight_decay: 0.0
+        ema_decay: 0.0
+        max_grad_norm: 1.0
+        caption_dropout: 0.1
+        seed: 1
+        checkpoint_every: 1
+        """.write(to: recipe, atomically: true, encoding: .utf8)
+        let run = try LetheProcess.run(["train", "video", "--config", recipe.path, "--out", dir.appendingPathComponent("v").path])
+        XCTAssertEqual(run.status, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("no-such-model"), run.stderr)
+        let wrongKind = try LetheProcess.run(["train", "image", "--config", recipe.path, "--out", dir.appendingPathComponent("v").path])
+        XCTAssertEqual(wrongKind.status, 1)
+        XCTAssertTrue(wrongKind.stderr.contains("lethe train video"), wrongKind.stderr)
+    }
+}
