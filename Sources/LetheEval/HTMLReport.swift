@@ -52,7 +52,7 @@ public enum HTMLReport {
             rows.append(TableRow(label: "temporal consistency", values: [tc], format: .similarity, better: .higher))
         }
         let charts = families.map { f in
-            BarChart(title: "\(f): detector accuracy per concept", series: [.model("accuracy")],
+            BarChart(title: "\(f): detector accuracy per concept", series: [.accuracy],
                      rows: e.metrics[f]!.perConcept.sorted { $0.key < $1.key }.map { ($0.key, [$0.value]) }).svg()
         }
         let title = "Evaluation of \(e.model)"
@@ -378,6 +378,8 @@ struct BarChart {
         var color: String
         static let baseline = Series(name: "original", color: "#8c9bab")
         static func model(_ name: String) -> Series { Series(name: name, color: "#c0392b") }
+        /// One model on its own: a neutral colour, since red means "erased" in erasure reports.
+        static let accuracy = Series(name: "accuracy", color: "#2f6db5")
     }
 
     var title: String
