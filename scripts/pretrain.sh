@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Reproduces every shipped model from nothing, with the committed recipes and seeds:
+#   models/detector  (lethe train detector, configs/train/detector*.yaml)
+#   models/image     (lethe train image,    configs/train/image.yaml)
+#   models/video     (lethe train video,    configs/train/video.yaml; starts from models/image)
+# then scores the image and video models (lethe eval) into out/pretrain/.
+# Each step prints how long it took. A stopped step continues with `scripts/pretrain.sh --resume`.
+# Usage: scripts/pretrain.sh [--resume] [--only detector|image|video|eval]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+resume=()
+only=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --resume) resume=(--resume) ;;
+        --only) only="$2"; shift ;;
+        *) echo "pretrain.sh: unknown argument $1" >&2; exit 1 ;;
+    esac
+    shift
+done
+scripts/setup.sh
+lethe=.build/release/lethe
+mkdir -p out/pretrain
+
+step() {
+    local name=$1; shift
+    [ -n "$only" ] && [ "$only" != "$name" ] && return 0
+    local t0=$SECONDS
+    echo "== $name: $*" >&2
+    "$@"
+    echo "== $name took $((SECONDS - t0)) s" >&2
+}
+
+step detector $lethe train detector --config configs/train/detector.yaml --out models/detector "${resume[@]}"
+if [ -f configs/train/detector-stage2.yaml ]; then
+    step detector $lethe train detector --config configs/train/detector-stage2.yaml --out models/detector "${resume[@]}"
+fi
+step image $lethe train image --config configs/train/image.yaml --out models/image "${resume[@]}"
+step video $lethe train video --config configs/train/video.yaml --out models/video "${resume[@]}"
+step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
+step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
+echo "pretrain: models in models/, scores in out/pretrain/" >&2
