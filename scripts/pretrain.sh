@@ -35,8 +35,8 @@ step detector $lethe train detector --config configs/train/detector.yaml --out m
 if [ -f configs/train/detector-stage2.yaml ]; then
     step detector $lethe train detector --config configs/train/detector-stage2.yaml --out models/detector "${resume[@]}"
 fi
-step image $lethe train image --config configs/train/image.yaml --out models/image "${resume[@]}"
-step video $lethe train video --config configs/train/video.yaml --out models/video "${resume[@]}"
+step image $lethe train image --config configs/train/image.yaml --out models/image --dtype float16 "${resume[@]}"
+step video $lethe train video --config configs/train/video.yaml --out models/video --dtype float16 "${resume[@]}"
 step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
 step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
 echo "pretrain: models in models/, scores in out/pretrain/" >&2

@@ -337,15 +337,16 @@ public final class CLIPTextModel: Module {
 
     /// Writes config.json and model.safetensors (float32, "text_model."-prefixed keys, which
     /// transformers 4.x and 5.x both read), each file atomically.
-    public func save(to directory: URL) throws {
+    public func save(to directory: URL, dtype: SafeTensors.WriteDType = .f32) throws {
         let weights = directory.appendingPathComponent(Self.weightsName)
         try writeAtomically(to: weights) { tmp in
-            try SafeTensors.write(stateDict(), metadata: ["format": "pt"], dtype: .f32, to: tmp)
+            try SafeTensors.write(stateDict(), metadata: ["format": "pt"], dtype: dtype, to: tmp)
         }
-        // The weights are float32 now, whatever the source checkpoint stored.
+        // The config names the dtype the weights were written in, whatever the source stored.
+        let name: JSONValue = dtype == .f16 ? "float16" : "float32"
         var written = config
-        for key in ["torch_dtype", "dtype"] where written.extra.has(key) { written.extra[key] = "float32" }
-        if !written.extra.has("torch_dtype") && !written.extra.has("dtype") { written.extra["torch_dtype"] = "float32" }
+        for key in ["torch_dtype", "dtype"] where written.extra.has(key) { written.extra[key] = name }
+        if !written.extra.has("torch_dtype") && !written.extra.has("dtype") { written.extra["torch_dtype"] = name }
         try written.write(to: directory.appendingPathComponent(Self.configName))
     }
 }

@@ -96,7 +96,8 @@ public final class DiffusionModel {
     /// Writes the whole folder: the four components Lethe runs, any other component folders of
     /// the source copied unchanged, and model_index.json last. Written into a temporary folder
     /// beside `directory` and moved into place, so a failed save leaves no half-written model.
-    public func save(to directory: URL) throws {
+    /// `dtype` is the weights' storage type (float16 halves the files; Lethe computes in float32 either way).
+    public func save(to directory: URL, dtype: SafeTensors.WriteDType = .f32) throws {
         let fm = FileManager.default
         let parent = directory.deletingLastPathComponent()
         try fm.createDirectory(at: parent, withIntermediateDirectories: true)
@@ -105,10 +106,10 @@ public final class DiffusionModel {
         do {
             try fm.createDirectory(at: staging, withIntermediateDirectories: true)
             try tokenizer.save(to: staging.appendingPathComponent("tokenizer"))
-            try textEncoder.save(to: staging.appendingPathComponent("text_encoder"))
+            try textEncoder.save(to: staging.appendingPathComponent("text_encoder"), dtype: dtype)
             switch unet {
-            case let u as UNet2DConditionModel: try u.save(to: staging.appendingPathComponent("unet"))
-            case let u as UNet3DConditionModel: try u.save(to: staging.appendingPathComponent("unet"))
+            case let u as UNet2DConditionModel: try u.save(to: staging.appendingPathComponent("unet"), dtype: dtype)
+            case let u as UNet3DConditionModel: try u.save(to: staging.appendingPathComponent("unet"), dtype: dtype)
             default: throw ModelFolderError(directory.path, "cannot save a \(type(of: unet))")
             }
             let scheduler = try DDIMScheduler(config: schedulerConfig)

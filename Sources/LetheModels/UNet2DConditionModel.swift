@@ -239,8 +239,8 @@ public final class UNet2DConditionModel: Module {
 
     /// Writes config.json and diffusion_pytorch_model.safetensors (Float32) into `directory`,
     /// each atomically, as diffusers' save_pretrained lays them out.
-    public func save(to directory: URL) throws {
+    public func save(to directory: URL, dtype: SafeTensors.WriteDType = .f32) throws {
         try config.write(to: directory.appendingPathComponent(Self.configName))
-        try SafeTensors.write(stateDict(), metadata: ["format": "pt"], to: directory.appendingPathComponent(Self.weightsName))
+        try SafeTensors.write(stateDict(), metadata: ["format": "pt"], dtype: dtype, to: directory.appendingPathComponent(Self.weightsName))
     }
 }

@@ -200,9 +200,9 @@ public final class UNet3DConditionModel: Module {
 
     /// Writes config.json and diffusion_pytorch_model.safetensors (float32) into `directory`,
     /// each atomically, as diffusers' save_pretrained lays them out.
-    public func save(to directory: URL) throws {
+    public func save(to directory: URL, dtype: SafeTensors.WriteDType = .f32) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try config.write(to: directory.appendingPathComponent(Self.configName))
-        try SafeTensors.write(stateDict(), metadata: ["format": "pt"], to: directory.appendingPathComponent(Self.weightsName))
+        try SafeTensors.write(stateDict(), metadata: ["format": "pt"], dtype: dtype, to: directory.appendingPathComponent(Self.weightsName))
     }
 }

@@ -181,7 +181,7 @@ public final class DiffusionTraining {
 
     /// Trains (resuming from `checkpoint` if asked) and saves the EMA weights as a diffusers folder at `output`.
     @discardableResult
-    public func run(output: URL, checkpoint: URL, resume: Bool) throws -> TrainingResult {
+    public func run(output: URL, checkpoint: URL, resume: Bool, dtype: SafeTensors.WriteDType = .f32) throws -> TrainingResult {
         let parameters = trainableParameters
         let trainable = Set(parameters.map { ObjectIdentifier($0.tensor) })
         for (_, p) in model.textEncoder.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
@@ -205,7 +205,7 @@ public final class DiffusionTraining {
         }
         if result.interrupted { return result }
         ema?.copyToParameters()
-        try model.save(to: output)
+        try model.save(to: output, dtype: dtype)
         try writeTrainingRecord(result, to: output.appendingPathComponent("training.json"))
         log("\(recipe.kind) model: saved \(output.path) (\(formatDuration(result.seconds)) of training this run)")
         return result

@@ -135,17 +135,21 @@ func progress(_ line: String, done: Bool) {
 
 struct Convert: LetheCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Load a model folder and save it again in Lethe's layout (float32 safetensors, normalised configs).",
+        abstract: "Load a model folder and save it again in Lethe's layout (float32 or float16 safetensors, normalised configs).",
         discussion: "Components Lethe does not run (vae/, safety_checker/, ...) are copied unchanged.")
 
     @Option(help: "A diffusers model folder.")
     var model: String
     @Option(help: "The folder to write (replaced atomically if it exists).")
     var out: String
+    @Option(help: "Storage type of the weights: float32 or float16.")
+    var dtype = "float32"
 
     func execute() throws {
+        let types: [String: SafeTensors.WriteDType] = ["float32": .f32, "float16": .f16]
+        guard let storage = types[dtype] else { throw CLIError("--dtype: expected float32 or float16, found \(dtype)") }
         let m = try DiffusionModel.load(directory: URL(fileURLWithPath: model))
-        try m.save(to: URL(fileURLWithPath: out))
+        try m.save(to: URL(fileURLWithPath: out), dtype: storage)
         print("wrote \(out)")
     }
 }

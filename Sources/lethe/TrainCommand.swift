@@ -26,7 +26,12 @@ struct DiffusionTrainOptions: ParsableArguments {
     @Flag(help: "Continue from the checkpoint.")
     var resume = false
 
+    @Option(help: "Storage type of the saved weights: float32 or float16 (training is float32 either way).")
+    var dtype = "float32"
+
     func run(kind: String) throws {
+        let types: [String: SafeTensors.WriteDType] = ["float32": .f32, "float16": .f16]
+        guard let storage = types[dtype] else { throw CLIError("--dtype: expected float32 or float16, found \(dtype)") }
         let recipe = try DiffusionTrainingRecipe.load(from: URL(fileURLWithPath: config))
         guard recipe.kind == kind else {
             throw CLIError("\(config): key 'kind': this is a \(recipe.kind) recipe; use `lethe train \(recipe.kind)`")
@@ -34,7 +39,7 @@ struct DiffusionTrainOptions: ParsableArguments {
         let output = URL(fileURLWithPath: out)
         let checkpointURL = URL(fileURLWithPath: checkpoint ?? output.standardized.path + ".checkpoint.safetensors")
         let training = try DiffusionTraining(recipe: recipe, baseDirectory: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-        let result = try training.run(output: output, checkpoint: checkpointURL, resume: resume)
+        let result = try training.run(output: output, checkpoint: checkpointURL, resume: resume, dtype: storage)
         if result.interrupted { throw ExitCode(130) }
         try? FileManager.default.removeItem(at: checkpointURL)
     }

@@ -2,6 +2,7 @@
 // the pipeline fixtures, compared with diffusers' own numbers.
 import XCTest
 import LetheCore
+import LetheModels
 
 final class GenerateCommandTests: XCTestCase {
     /// The pipeline fixtures live with the models' tests; test targets cannot share resources.
@@ -49,6 +50,32 @@ final class GenerateCommandTests: XCTestCase {
             XCTAssertEqual(g.status, 0, g.stderr)
             XCTAssertLessThan(relativeError(try SafeTensors.load(out)["sample"]!, refs[sampleKey]!), 1e-3, kind)
         }
+    }
+
+    func testConvertToFloat16HalvesTheWeightsAndKeepsTheirValues() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = pipelines.appendingPathComponent("t2v_tiny")
+        let out = dir.appendingPathComponent("half")
+        let run = try LetheProcess.run(["convert", "--model", source.path, "--out", out.path, "--dtype", "float16"], timeout: 120)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        // The fixture's weights are float16 values already, so float16 storage loses nothing.
+        let unetA = try SafeTensors.load(source.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
+        let unetB = try SafeTensors.load(out.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
+        XCTAssertEqual(Set(unetA.keys), Set(unetB.keys))
+        XCTAssertTrue(unetA.allSatisfy { key, t in t.scalars == unetB[key]?.scalars }, "UNet weights changed in float16")
+        let textA = try CLIPTextModel.load(directory: source.appendingPathComponent("text_encoder")).stateDict()
+        let textB = try CLIPTextModel.load(directory: out.appendingPathComponent("text_encoder")).stateDict()
+        XCTAssertTrue(textA.allSatisfy { key, t in t.scalars == textB[key]?.scalars }, "text encoder weights changed in float16")
+        for file in ["unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"] {
+            let header = try SafeTensorsFile(url: out.appendingPathComponent(file))
+            XCTAssertTrue(header.entries.allSatisfy { $0.dtype == .f16 }, "\(file) is stored as F16")
+        }
+        let config = try String(contentsOf: out.appendingPathComponent("text_encoder/config.json"), encoding: .utf8)
+        XCTAssertTrue(config.contains("\"float16\""), config)
+        let bad = try LetheProcess.run(["convert", "--model", source.path, "--out", dir.appendingPathComponent("x").path, "--dtype", "int8"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("--dtype"), bad.stderr)
     }
 
     func testGenerateWritesMP4GIFAndPNG() throws {
