@@ -132,7 +132,8 @@ public struct EncoderTransfer {
         let replacedWeights = try Self.checksums(targetModel.appendingPathComponent("text_encoder"))
         var report: [String: Any] = [:]
         try ErasureOutput.stage(beside: destination) { staging in
-            for name in try fm.contentsOfDirectory(atPath: targetModel.path) where !replaced.contains(name) && !name.hasPrefix(".") {
+            for name in try fm.contentsOfDirectory(atPath: targetModel.path) where !replaced.contains(name) && !name.hasPrefix(".")
+                && !ErasureOutput.provenanceReports.contains(name) {
                 try fm.copyItem(at: targetModel.appendingPathComponent(name), to: staging.appendingPathComponent(name))
             }
             try Self.copyFiles(of: encoderDirectory, to: staging.appendingPathComponent("text_encoder"))

@@ -10,6 +10,9 @@ import LetheModels
 
 public enum ErasureOutput {
     public static let reportName = "erase.json"
+    /// Reports describing how the SOURCE folder was made; they are not copied into a new model
+    /// (the new report names its source folder, which keeps them).
+    static let provenanceReports: Set<String> = [reportName, EncoderTransfer.reportName]
 
     public static func write(model: DiffusionModel, source: URL, result: ErasureResult, recipe: ErasureRecipe,
                              to destination: URL) throws {
@@ -19,7 +22,7 @@ public enum ErasureOutput {
         }
         let replaced = recipe.params.trainsUNet ? "unet" : "text_encoder"
         try stage(beside: destination) { staging in
-            for name in try fm.contentsOfDirectory(atPath: source.path) where name != replaced && !name.hasPrefix(".") {
+            for name in try fm.contentsOfDirectory(atPath: source.path) where name != replaced && !name.hasPrefix(".") && !provenanceReports.contains(name) {
                 try fm.copyItem(at: source.appendingPathComponent(name), to: staging.appendingPathComponent(name))
             }
             if recipe.params.trainsUNet {
@@ -52,7 +55,7 @@ public enum ErasureOutput {
                  "captions": t.captions.count]
             },
             "steps": result.losses.count,
-            "losses": result.losses.map(Double.init),
+            "losses": result.losses.map(decimal),
             "seconds": result.seconds,
             "training_seconds": result.trainingSeconds,
         ]

@@ -174,14 +174,14 @@ public struct ErasureRecipe: Equatable, Sendable {
     public var json: [String: Any] {
         [
             "method": method.rawValue, "params": params.rawValue, "encoder_subset": encoderSubset.rawValue,
-            "steps": steps, "lr": Double(lr), "betas": betas.map(Double.init), "weight_decay": Double(weightDecay),
-            "grad_clip": Double(gradClip), "batch_size": batchSize, "seed": seed, "checkpoint_every": checkpointEvery,
+            "steps": steps, "lr": decimal(lr), "betas": betas.map(decimal), "weight_decay": decimal(weightDecay),
+            "grad_clip": decimal(gradClip), "batch_size": batchSize, "seed": seed, "checkpoint_every": checkpointEvery,
             "templates": ["object": templates.object, "color": templates.color, "style": templates.style,
                           "motion": templates.motion, "text": templates.text],
-            "phrasings": phrasings.map(\.rawValue), "eta": Double(eta), "ddim_steps": ddimSteps,
-            "guidance": Double(guidance), "ema_decay": Double(emaDecay), "images": images,
-            "generation_steps": generationSteps, "generation_guidance": Double(generationGuidance), "frames": frames,
-            "anchor": anchor, "preservation_weight": Double(preservationWeight), "preserve": preserve,
+            "phrasings": phrasings.map(\.rawValue), "eta": decimal(eta), "ddim_steps": ddimSteps,
+            "guidance": decimal(guidance), "ema_decay": decimal(emaDecay), "images": images,
+            "generation_steps": generationSteps, "generation_guidance": decimal(generationGuidance), "frames": frames,
+            "anchor": anchor, "preservation_weight": decimal(preservationWeight), "preserve": preserve,
             "preserve_per_step": preservePerStep,
         ]
     }
@@ -312,6 +312,10 @@ public struct ErasureRecipe: Equatable, Sendable {
         return try defaults(method).applying(file, source: source)
     }
 }
+
+/// The Double whose shortest decimal form is the Float's (0.9, not 0.8999999761581421), so JSON
+/// shows the value as written while still converting back to the same Float.
+func decimal(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
 
 /// A recipe file as written: every key optional (missing ones keep the method's defaults).
 public struct ErasureRecipeFile: Recipe, Equatable {

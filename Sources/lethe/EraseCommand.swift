@@ -56,8 +56,10 @@ struct Erase: LetheCommand {
             throw CLIError("--out \(out) already exists; choose another folder or remove it")
         }
         let checkpoint = Self.checkpointURL(for: outURL)
-        if resume && !FileManager.default.fileExists(atPath: checkpoint.path) {
-            throw CLIError("--resume: no checkpoint at \(checkpoint.path)")
+        let hasCheckpoint = FileManager.default.fileExists(atPath: checkpoint.path)
+        if resume && !hasCheckpoint { throw CLIError("--resume: no checkpoint at \(checkpoint.path)") }
+        if !resume && hasCheckpoint {
+            throw CLIError("\(checkpoint.path) exists from an unfinished run; pass --resume to continue it or remove it to start over")
         }
         let source = URL(fileURLWithPath: model)
         let m = try DiffusionModel.load(directory: source)
