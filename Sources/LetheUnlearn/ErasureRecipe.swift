@@ -216,6 +216,9 @@ public struct ErasureRecipe: Equatable, Sendable {
         guard frames >= 1 else { throw fail("frames", "expected at least 1, found \(frames)") }
         guard preservationWeight >= 0 else { throw fail("preservation_weight", "expected a non-negative number, found \(preservationWeight)") }
         guard preservePerStep >= 0 else { throw fail("preserve_per_step", "expected 0 or more, found \(preservePerStep)") }
+        if method == .fewshot && params != .textEncoder {
+            throw fail("params", "few-shot erasing trains the text encoder only (Liu & Tan); use text-encoder, or esd/sdd/anchor for \(params.rawValue)")
+        }
         guard !phrasings.isEmpty else { throw fail("phrasings", "expected at least one of keyword, synonym, description") }
         if phrasings.contains(.heldout) {
             throw fail("phrasings", "held-out phrasings are reserved for measuring erasure; use keyword, synonym, description")

@@ -97,7 +97,10 @@ struct Erase: LetheCommand {
         if let steps { recipe.steps = steps }
         if let lr { recipe.lr = lr }
         if let seed { recipe.seed = seed }
-        if let anchor { recipe.anchor = anchor }
+        if let anchor {
+            guard recipe.method == .anchor else { throw CLIError("--anchor applies to the anchor method, not \(recipe.method.rawValue)") }
+            recipe.anchor = anchor
+        }
         try recipe.validate(source: "command line")
         let concepts = try concept.map { try ErasureConcept.resolve($0, allowFreeText: freeText) }
         var seen = Set<String>()

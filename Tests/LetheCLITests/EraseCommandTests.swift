@@ -31,6 +31,7 @@ final class EraseCommandTests: XCTestCase {
             (["--concept", "circle", "--config", badRecipe.path], "unknown key 'learning_rate'"),
             (["--concept", "circle", "--steps", "0"], "key 'steps'"),
             (["--concept", "circle", "--concept", "ball"], "given twice"),
+            (["--concept", "circle", "--method", "esd", "--anchor", "a box"], "--anchor applies"),
         ] {
             let run = try LetheProcess.run(base + extra, timeout: 30)
             XCTAssertEqual(run.status, 1, "\(extra): \(run.stderr)")
@@ -95,5 +96,45 @@ final class EraseCommandTests: XCTestCase {
         XCTAssertEqual(errorLines(run).count, 1, run.stderr)
         XCTAssertTrue(run.stderr.contains("cross_attention_dim") && run.stderr.contains("has 8") && run.stderr.contains("has 1024"), run.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
+    }
+
+    /// Ctrl-C stops after the current step with a checkpoint and writes no model; --resume then
+    /// finishes with exactly the weights of an uninterrupted run.
+    func testInterruptedEraseResumesToTheUninterruptedResult() throws {
+        let dir = try scratch()
+        let sd = pipelines.appendingPathComponent("sd_tiny")
+        let recipe = dir.appendingPathComponent("steps.yaml")
+        try "method: fewshot\nsteps: 4\ncheckpoint_every: 1\nimages: 1\ngeneration_steps: 2\nbatch_size: 1\nlr: 1.0e-3\n"
+            .write(to: recipe, atomically: true, encoding: .utf8)
+        func args(_ out: URL) -> [String] { ["erase", "--model", sd.path, "--concept", "star", "--config", recipe.path, "--out", out.path] }
+
+        let straight = dir.appendingPathComponent("straight")
+        XCTAssertEqual(try LetheProcess.run(args(straight), timeout: 120).status, 0)
+
+        let stopped = dir.appendingPathComponent("stopped")
+        let checkpoint = dir.appendingPathComponent("stopped.checkpoint.safetensors")
+        let process = Process()
+        process.executableURL = try LetheProcess.executable()
+        process.arguments = args(stopped)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: checkpoint.path) && process.isRunning && Date() < deadline { usleep(20_000) }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, "the run should stop on SIGINT before its 4 steps")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stopped.path), "an interrupted run writes no model")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint.path))
+
+        let resumed = try LetheProcess.run(args(stopped) + ["--resume"], timeout: 120)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resumed from"), resumed.stderr)
+        let weights = "text_encoder/model.safetensors"
+        XCTAssertEqual(try Data(contentsOf: stopped.appendingPathComponent(weights)), try Data(contentsOf: straight.appendingPathComponent(weights)))
+        let a = try JSONSerialization.jsonObject(with: Data(contentsOf: stopped.appendingPathComponent("erase.json"))) as? [String: Any]
+        let b = try JSONSerialization.jsonObject(with: Data(contentsOf: straight.appendingPathComponent("erase.json"))) as? [String: Any]
+        XCTAssertEqual(a?["losses"] as? [Double], b?["losses"] as? [Double])
+        XCTAssertNotNil(a?["resumed_from"] as? Int)
     }
 }

@@ -64,6 +64,7 @@ final class ErasureRecipeTests: XCTestCase {
         assertError("phrasings: [heldout]\n", mentions: ["key 'phrasings'", "held-out"])
         assertError("betas: [0.9]\n", mentions: ["key 'betas'"])
         assertError("ddim_steps: 2\n", mentions: ["key 'ddim_steps'"])
+        assertError("method: fewshot\nparams: unet-xattn\n", mentions: ["key 'params'", "text encoder only"])
     }
 
     /// Resuming must refuse a checkpoint made with other settings, but not one made with another step count.
