@@ -1,7 +1,8 @@
 // Lethe's bounded few-shot variant. Gradient ascent (FewShot) has no floor: the encoder is
 // pushed away from the concept without saying where to, and other prompts drift with it. Here
 // the same generated images are noised, and the concept caption's prediction is pulled to the
-// FROZEN prediction for an anchor prompt ("a shape" unless told otherwise), a bounded target in
+// FROZEN prediction for an anchor prompt ("a shape" unless told otherwise; or, with
+// `anchor_mode: in-context`, the caption itself with an anchor phrase in the concept's place), a bounded target in
 // the spirit of ESD with an anchor (DoCo, "A Concept is More Than a Word"); a preservation term
 // keeps other prompts' predictions on the same x_t equal to the original's:
 //   L = ‖ε_θ(x_t, c) − ε*(x_t, anchor)‖² + λ · ‖ε_θ(x_t, p) − ε*(x_t, p)‖².
@@ -32,7 +33,9 @@ public struct Anchor: ErasureMethod {
     }
 
     public var name: String { "anchor" }
-    public var fixedPrompts: [String] { [recipe.anchor] + preservePrompts + targets.flatMap(\.captions) }
+    public var fixedPrompts: [String] {
+        [recipe.anchor] + preservePrompts + targets.flatMap(\.captions) + targets.flatMap { $0.anchoredCaptions ?? [] }
+    }
 
     public mutating func prepare(_ context: ErasureContext) throws {
         images = try ConceptImages.generate(targets, recipe: recipe, context: context)
@@ -48,7 +51,7 @@ public struct Anchor: ErasureMethod {
 
     public func loss(_ batch: Batch, context: ErasureContext) throws -> Tensor {
         let b = batch.images
-        let anchors = Array(repeating: recipe.anchor, count: b.captions.count)
+        let anchors = b.anchoredCaptions.map { $0 ?? recipe.anchor }
         let target = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: anchors)
         let prediction = context.trainedPrediction(b.sample, timesteps: b.timesteps,
                                                    embedding: try context.trainedEmbedding(b.captions))

@@ -71,24 +71,44 @@ public struct ErasureConcept: Equatable, Sendable {
                   phrases: c.trainPhrasings.map { Phrase(text: phraseText($0), kind: $0.kind, followsNoun: $0.placement == .post) })
     }
 
+    /// A template caption and, for the anchor method's in-context mode, the same template with
+    /// the family's anchor phrase in the concept's place ("a red circle" → "a red shape" when
+    /// erasing the circle, → "a circle" when erasing red).
+    public struct Caption: Equatable, Sendable {
+        public let text: String
+        public let anchored: String?
+    }
+
     /// Template × phrasing, for the phrasing kinds asked for, in a fixed order without repeats.
-    public func prompts(templates: PromptTemplates, kinds: [PhrasingKind]) -> [String] {
+    public func captions(templates: PromptTemplates, kinds: [PhrasingKind], anchorPhrases: AnchorPhrases? = nil) -> [Caption] {
         let chosen = isFreeText ? phrases : phrases.filter { kinds.contains($0.kind) }
-        var seen = Set<String>(), out: [String] = []
+        let anchorPhrase = family.flatMap { anchorPhrases?.forFamily($0) }
+        var seen = Set<String>(), out: [Caption] = []
         for template in templates.forFamily(family) {
             for phrase in chosen {
-                let filled: String
-                if phrase.followsNoun {
-                    let bare = template.replacingOccurrences(of: "{} ", with: "").replacingOccurrences(of: "{}", with: "")
-                    filled = bare.trimmingCharacters(in: .whitespaces) + " " + phrase.text
-                } else {
-                    filled = template.replacingOccurrences(of: "{}", with: phrase.text)
-                }
-                let text = fixArticles(filled.split(separator: " ").joined(separator: " "))
-                if seen.insert(text).inserted { out.append(text) }
+                let text = Self.fill(template, with: phrase.text, followsNoun: phrase.followsNoun)
+                let anchored = anchorPhrase.map { Self.fill(template, with: $0, followsNoun: phrase.followsNoun) }
+                if seen.insert(text).inserted { out.append(Caption(text: text, anchored: anchored)) }
             }
         }
         return out
+    }
+
+    public func prompts(templates: PromptTemplates, kinds: [PhrasingKind]) -> [String] {
+        captions(templates: templates, kinds: kinds).map(\.text)
+    }
+
+    /// The template with `phrase` in its slot, or appended after the template without its slot
+    /// for a phrasing that follows the noun; whitespace and articles tidied.
+    static func fill(_ template: String, with phrase: String, followsNoun: Bool) -> String {
+        let filled: String
+        if followsNoun {
+            let bare = template.replacingOccurrences(of: "{} ", with: "").replacingOccurrences(of: "{}", with: "")
+            filled = bare + " " + phrase
+        } else {
+            filled = template.replacingOccurrences(of: "{}", with: phrase)
+        }
+        return fixArticles(filled.split(separator: " ").joined(separator: " "))
     }
 }
 
@@ -111,6 +131,8 @@ public struct ErasureTarget: Sendable {
     public let concept: ErasureConcept
     /// Template captions (few-shot, anchor): the generated images' captions.
     public let captions: [String]
+    /// The in-context anchor of each caption (anchor method, `anchor_mode: in-context`), same order.
+    public let anchoredCaptions: [String]?
     /// Captions left out because they would be truncated.
     public let dropped: [String]
 
@@ -125,10 +147,14 @@ public struct ErasureTarget: Sendable {
             throw ErasureError("concept '\(concept.name)': the prompt \"\(concept.prompt)\" is \(tokenizer.encode(concept.prompt).count) tokens, "
                 + "longer than the tokenizer's \(limit)")
         }
-        let all = concept.prompts(templates: recipe.templates, kinds: recipe.phrasings)
+        let inContext = recipe.method == .anchor && recipe.anchorMode == .inContext && !concept.isFreeText
+        let all = concept.captions(templates: recipe.templates, kinds: recipe.phrasings,
+                                   anchorPhrases: inContext ? recipe.anchorPhrases : nil)
+        let kept = all.filter { fits($0.text) && ($0.anchored.map(fits) ?? true) }
         self.concept = concept
-        captions = all.filter(fits)
-        dropped = all.filter { !fits($0) }
+        captions = kept.map(\.text)
+        anchoredCaptions = inContext ? kept.map { $0.anchored! } : nil
+        dropped = all.filter { !kept.contains($0) }.map(\.text)
         guard !captions.isEmpty else {
             throw ErasureError("concept '\(concept.name)': every template prompt is longer than the tokenizer's \(limit) tokens")
         }

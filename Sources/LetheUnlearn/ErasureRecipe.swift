@@ -90,6 +90,37 @@ public struct PromptTemplates: Codable, Equatable, Sendable {
         text: ["{}", "a {}", "a photo of {}", "a picture of {}", "a video of {}"])
 }
 
+/// What the anchor method pulls a concept caption's prediction to.
+public enum AnchorMode: String, CaseIterable, Codable, Sendable {
+    /// The frozen prediction for the one anchor prompt (`anchor`, "a shape").
+    case prompt
+    /// The frozen prediction for the same caption with the family's anchor phrase in the
+    /// concept's place, so the rest of the caption (color, motion, ...) is kept. Free-text
+    /// concepts fall back to the anchor prompt.
+    case inContext = "in-context"
+}
+
+/// The phrase that stands in for an erased concept of each family in in-context anchors
+/// ("" drops the concept's words: "a red circle" → "a circle" when erasing red).
+public struct AnchorPhrases: Codable, Equatable, Sendable {
+    public var object: String
+    public var color: String
+    public var style: String
+    public var motion: String
+
+    public static let keys = ["object", "color", "style", "motion"]
+    public static let standard = AnchorPhrases(object: "shape", color: "", style: "", motion: "")
+
+    public func forFamily(_ family: ConceptFamily) -> String {
+        switch family {
+        case .object: return object
+        case .color: return color
+        case .style: return style
+        case .motion: return motion
+        }
+    }
+}
+
 public struct ErasureRecipe: Equatable, Sendable {
     public var method: ErasureMethodKind
     /// Which weights train.
@@ -124,6 +155,8 @@ public struct ErasureRecipe: Equatable, Sendable {
     public var frames: Int
     /// The prompt whose frozen prediction the concept's is pulled to (anchor).
     public var anchor: String
+    public var anchorMode: AnchorMode
+    public var anchorPhrases: AnchorPhrases
     public var preservationWeight: Float
     /// Prompts whose predictions must not change (anchor); empty means the catalogue prompts of
     /// every world concept not being erased.
@@ -134,7 +167,7 @@ public struct ErasureRecipe: Equatable, Sendable {
     public static let keys = [
         "method", "params", "encoder_subset", "steps", "lr", "betas", "weight_decay", "grad_clip", "batch_size", "seed",
         "checkpoint_every", "templates", "phrasings", "eta", "ddim_steps", "guidance", "ema_decay", "images",
-        "generation_steps", "generation_guidance", "frames", "anchor", "preservation_weight", "preserve",
+        "generation_steps", "generation_guidance", "frames", "anchor", "anchor_mode", "anchor_phrases", "preservation_weight", "preserve",
         "preserve_per_step",
     ]
 
@@ -145,7 +178,7 @@ public struct ErasureRecipe: Equatable, Sendable {
             betas: [0.9, 0.999], weightDecay: 0, gradClip: 0, batchSize: 1, seed: 0, checkpointEvery: 50,
             templates: .standard, phrasings: [.keyword, .synonym, .description], eta: 1, ddimSteps: 20, guidance: 3,
             emaDecay: 0.99, images: 4, generationSteps: 25, generationGuidance: 5, frames: 8, anchor: "a shape",
-            preservationWeight: 1, preserve: [], preservePerStep: 4)
+            anchorMode: .prompt, anchorPhrases: .standard, preservationWeight: 1, preserve: [], preservePerStep: 4)
         switch method {
         case .esd:
             r.steps = 200
@@ -181,7 +214,10 @@ public struct ErasureRecipe: Equatable, Sendable {
             "phrasings": phrasings.map(\.rawValue), "eta": decimal(eta), "ddim_steps": ddimSteps,
             "guidance": decimal(guidance), "ema_decay": decimal(emaDecay), "images": images,
             "generation_steps": generationSteps, "generation_guidance": decimal(generationGuidance), "frames": frames,
-            "anchor": anchor, "preservation_weight": decimal(preservationWeight), "preserve": preserve,
+            "anchor": anchor, "anchor_mode": anchorMode.rawValue,
+            "anchor_phrases": ["object": anchorPhrases.object, "color": anchorPhrases.color, "style": anchorPhrases.style,
+                               "motion": anchorPhrases.motion],
+            "preservation_weight": decimal(preservationWeight), "preserve": preserve,
             "preserve_per_step": preservePerStep,
         ]
     }
@@ -287,6 +323,18 @@ public struct ErasureRecipe: Equatable, Sendable {
         if let v = file.generationGuidance { r.generationGuidance = Float(v) }
         if let v = file.frames { r.frames = v }
         if let v = file.anchor { r.anchor = v }
+        if let v = file.anchorMode {
+            guard let mode = AnchorMode(rawValue: v) else {
+                throw fail("anchor_mode", "unknown mode '\(v)' (expected \(AnchorMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            r.anchorMode = mode
+        }
+        if let p = file.anchorPhrases {
+            if let v = p.object { r.anchorPhrases.object = v }
+            if let v = p.color { r.anchorPhrases.color = v }
+            if let v = p.style { r.anchorPhrases.style = v }
+            if let v = p.motion { r.anchorPhrases.motion = v }
+        }
         if let v = file.preservationWeight { r.preservationWeight = Float(v) }
         if let v = file.preserve { r.preserve = v }
         if let v = file.preservePerStep { r.preservePerStep = v }
@@ -344,6 +392,8 @@ public struct ErasureRecipeFile: Recipe, Equatable {
     public var generationGuidance: Double?
     public var frames: Int?
     public var anchor: String?
+    public var anchorMode: String?
+    public var anchorPhrases: AnchorPhrasesFile?
     public var preservationWeight: Double?
     public var preserve: [String]?
     public var preservePerStep: Int?
@@ -355,10 +405,28 @@ public struct ErasureRecipeFile: Recipe, Equatable {
         case gradClip = "grad_clip", batchSize = "batch_size", seed, checkpointEvery = "checkpoint_every", templates
         case phrasings, eta, ddimSteps = "ddim_steps", guidance, emaDecay = "ema_decay", images
         case generationSteps = "generation_steps", generationGuidance = "generation_guidance", frames, anchor
+        case anchorMode = "anchor_mode", anchorPhrases = "anchor_phrases"
         case preservationWeight = "preservation_weight", preserve, preservePerStep = "preserve_per_step"
     }
 
     public init() {}
+
+    /// The `anchor_phrases:` mapping, strict like `templates:`.
+    public struct AnchorPhrasesFile: Codable, Equatable {
+        public var object: String?
+        public var color: String?
+        public var style: String?
+        public var motion: String?
+
+        public init(from decoder: Decoder) throws {
+            let all = try strictContainer(decoder, known: AnchorPhrases.keys, what: "anchor phrase family")
+            func phrase(_ key: String) throws -> String? { try all.decodeIfPresent(String.self, forKey: AnyKey(key)) }
+            object = try phrase("object")
+            color = try phrase("color")
+            style = try phrase("style")
+            motion = try phrase("motion")
+        }
+    }
 
     /// The `templates:` mapping; a family name it does not know is an error, like a top-level key.
     public struct TemplatesFile: Codable, Equatable {
@@ -368,21 +436,9 @@ public struct ErasureRecipeFile: Recipe, Equatable {
         public var motion: [String]?
         public var text: [String]?
 
-        struct AnyKey: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init?(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
-
         public init(from decoder: Decoder) throws {
-            let all = try decoder.container(keyedBy: AnyKey.self)
-            if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !PromptTemplates.keys.contains($0) }) {
-                throw DecodingError.dataCorrupted(.init(
-                    codingPath: decoder.codingPath + [AnyKey(stringValue: unknown)!],
-                    debugDescription: "unknown template family (known: \(PromptTemplates.keys.joined(separator: ", ")))"))
-            }
-            func list(_ key: String) throws -> [String]? { try all.decodeIfPresent([String].self, forKey: AnyKey(stringValue: key)!) }
+            let all = try strictContainer(decoder, known: PromptTemplates.keys, what: "template family")
+            func list(_ key: String) throws -> [String]? { try all.decodeIfPresent([String].self, forKey: AnyKey(key)) }
             object = try list("object")
             color = try list("color")
             style = try list("style")
@@ -390,4 +446,22 @@ public struct ErasureRecipeFile: Recipe, Equatable {
             text = try list("text")
         }
     }
+}
+
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ string: String) { stringValue = string }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// A nested mapping's container that rejects keys outside `known`, naming the key path.
+func strictContainer(_ decoder: Decoder, known: [String], what: String) throws -> KeyedDecodingContainer<AnyKey> {
+    let all = try decoder.container(keyedBy: AnyKey.self)
+    if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [AnyKey(unknown)],
+                                                debugDescription: "unknown \(what) (known: \(known.joined(separator: ", ")))"))
+    }
+    return all
 }

@@ -13,6 +13,8 @@ public struct ConceptImages {
     /// [count, C, (F,) H, W] per target.
     public let samples: [Tensor]
     public let captions: [[String]]
+    /// Each caption's in-context anchor, when the recipe asks for them.
+    public let anchoredCaptions: [[String]?]
 
     public static func generate(_ targets: [ErasureTarget], recipe: ErasureRecipe, context: ErasureContext) throws -> ConceptImages {
         let pipeline = DiffusionPipeline(model: context.model)
@@ -28,25 +30,27 @@ public struct ConceptImages {
             let prompts = (0..<recipe.images).map { target.captions.cycling($0) }
             samples.append(try Autograd.inference { try pipeline.generate(prompts: prompts, options: options) })
         }
-        return ConceptImages(samples: samples, captions: targets.map(\.captions))
+        return ConceptImages(samples: samples, captions: targets.map(\.captions), anchoredCaptions: targets.map(\.anchoredCaptions))
     }
 
     public var count: Int { samples.reduce(0) { $0 + $1.shape[0] } }
 
     /// A batch of noised images: random image, random caption of its concept, uniform t.
     func draw(_ size: Int, rng: inout RandomGenerator, context: ErasureContext) -> DenoisingBatch {
-        var rows: [Tensor] = [], captions: [String] = [], timesteps: [Int] = []
+        var rows: [Tensor] = [], captions: [String] = [], anchored: [String?] = [], timesteps: [Int] = []
         for _ in 0..<size {
             var pick = rng.nextInt(count), target = 0
             while pick >= samples[target].shape[0] { pick -= samples[target].shape[0]; target += 1 }
             rows.append(samples[target].slice(axis: 0, range: pick..<(pick + 1)))
-            captions.append(self.captions[target][rng.nextInt(self.captions[target].count)])
+            let caption = rng.nextInt(self.captions[target].count)
+            captions.append(self.captions[target][caption])
+            anchored.append(anchoredCaptions[target]?[caption])
             timesteps.append(rng.nextInt(context.scheduler.numTrainTimesteps))
         }
         let original = rows.count == 1 ? rows[0].copy() : Tensor.concatenate(rows, axis: 0)
         let noise = Tensor.randn(original.shape, rng: &rng)
         let noisy = context.scheduler.addNoise(original: original, noise: noise, timesteps: timesteps)
-        return DenoisingBatch(sample: noisy, timesteps: timesteps, captions: captions,
+        return DenoisingBatch(sample: noisy, timesteps: timesteps, captions: captions, anchoredCaptions: anchored,
                               target: context.denoisingTarget(original: original, noise: noise, timesteps: timesteps))
     }
 }
@@ -55,6 +59,8 @@ public struct DenoisingBatch {
     public let sample: Tensor
     public let timesteps: [Int]
     public let captions: [String]
+    /// Each caption's in-context anchor (nil: use the anchor prompt).
+    public let anchoredCaptions: [String?]
     /// ε (or v) that produced `sample`.
     public let target: Tensor
 }

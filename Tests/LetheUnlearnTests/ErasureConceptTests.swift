@@ -65,4 +65,32 @@ final class ErasureConceptTests: XCTestCase {
         XCTAssertFalse(target.dropped.isEmpty)
         XCTAssertTrue(target.captions.allSatisfy { !$0.contains("very") })
     }
+
+    /// In-context anchors keep the caption and put the family's anchor phrase in the concept's place.
+    func testInContextAnchorsReplaceOnlyTheConcept() throws {
+        var recipe = ErasureRecipe.defaults(.anchor)
+        recipe.anchorMode = .inContext
+        let tokenizer = try TinyWorld.tokenizer()
+        func pairs(_ name: String) throws -> [String: String] {
+            let t = try ErasureTarget(try ErasureConcept.resolve(name, allowFreeText: false), recipe: recipe, tokenizer: tokenizer)
+            let anchored = try XCTUnwrap(t.anchoredCaptions)
+            XCTAssertEqual(anchored.count, t.captions.count)
+            return Dictionary(zip(t.captions, anchored), uniquingKeysWith: { a, _ in a })
+        }
+        let circle = try pairs("circle")
+        XCTAssertEqual(circle["a red circle"], "a red shape")
+        XCTAssertEqual(circle["a red round disc"], "a red shape")
+        XCTAssertEqual(circle["a video of a ball spinning"], "a video of a shape spinning")
+        let red = try pairs("red")
+        XCTAssertEqual(red["a red circle"], "a circle")
+        XCTAssertEqual(red["a crimson star moving up"], "a star moving up")
+        let checkered = try pairs("checkered")
+        XCTAssertEqual(checkered["a circle in the style of Mira Kolt"], "a circle")
+        XCTAssertEqual(try pairs("left")["a red square moving left"], "a red square")
+        // Other methods and free text use no in-context anchors.
+        recipe.method = .fewshot
+        XCTAssertNil(try ErasureTarget(try ErasureConcept.resolve("circle", allowFreeText: false), recipe: recipe, tokenizer: tokenizer).anchoredCaptions)
+        recipe.method = .anchor
+        XCTAssertNil(try ErasureTarget(try ErasureConcept.resolve("a dog", allowFreeText: true), recipe: recipe, tokenizer: tokenizer).anchoredCaptions)
+    }
 }

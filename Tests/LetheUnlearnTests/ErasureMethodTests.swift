@@ -91,6 +91,25 @@ final class ErasureMethodTests: XCTestCase {
         XCTAssertLessThan(after, before * 0.9)
     }
 
+    func testInContextAnchorTargetsTheCaptionWithoutTheConcept() throws {
+        let model = try TinyWorld.makeModel(video: false)
+        var recipe = TinyWorld.recipe(.anchor)
+        recipe.anchorMode = .inContext
+        recipe.preservationWeight = 0
+        recipe.lr = 1e-3  // one word apart, caption and anchor start close: small steps
+        let method = Anchor(targets: try targets(["green"], recipe: recipe, model: model), recipe: recipe)
+        let (before, after) = try descend(method, model: model, recipe: recipe, steps: 3) { batch, context, loss in
+            let b = batch.images
+            let anchored = b.anchoredCaptions.map { $0! }
+            XCTAssertFalse(anchored.contains { $0.contains("green") }, "\(anchored)")
+            XCTAssertTrue(batch.preserved.isEmpty)
+            let concept = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: b.captions)
+            let anchor = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: anchored)
+            XCTAssertEqual(loss, concept.mseLoss(anchor).item, accuracy: 1e-4 * loss)
+        }
+        XCTAssertLessThan(after, before)
+    }
+
     /// ESD-x on a video model: the UNet's attn2 weights train against a frozen copy.
     func testUNetCrossAttentionOnVideoModelDescends() throws {
         let model = try TinyWorld.makeModel(video: true)

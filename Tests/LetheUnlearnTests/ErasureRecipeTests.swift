@@ -64,6 +64,8 @@ final class ErasureRecipeTests: XCTestCase {
         assertError("phrasings: [heldout]\n", mentions: ["key 'phrasings'", "held-out"])
         assertError("betas: [0.9]\n", mentions: ["key 'betas'"])
         assertError("ddim_steps: 2\n", mentions: ["key 'ddim_steps'"])
+        assertError("anchor_mode: nearby\n", mentions: ["key 'anchor_mode'", "in-context"])
+        assertError("anchor_phrases: {shape: \"x\"}\n", mentions: ["anchor_phrases.shape"])
         assertError("method: fewshot\nparams: unet-xattn\n", mentions: ["key 'params'", "text encoder only"])
     }
 
