@@ -73,6 +73,8 @@ public enum ErasureTraining {
         guard !context.trainedParameters.isEmpty else {
             throw ErasureError("parameter set \(recipe.params.rawValue) selects no weights of this model")
         }
+        request.log("erase \(method.name): \(targets.map(\.concept.name).joined(separator: ", ")); training "
+            + "\(context.trainedParameterCount) parameters in \(context.trainedParameters.count) tensors (\(recipe.params.rawValue))")
         try method.prepare(context)
         let tensors = context.trainedParameters.map(\.tensor)
         let optimizer = AdamW(parameters: tensors, learningRate: recipe.lr, betas: (recipe.betas[0], recipe.betas[1]),
