@@ -40,6 +40,7 @@ let package = Package(
         .testTarget(name: "LetheMediaTests", dependencies: ["LetheMedia"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LetheWorldTests", dependencies: ["LetheWorld", "LetheCore"]),
         .testTarget(name: "LetheEvalTests", dependencies: ["LetheEval", "LetheCore", "LetheWorld", "LetheModels", "LetheMedia"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LetheUnlearnTests", dependencies: ["LetheUnlearn", "LetheWorld", "LetheModels", "LetheCore"]),
         .testTarget(name: "LetheCLITests", dependencies: ["lethe", "LetheCore", "LetheModels"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
