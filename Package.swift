@@ -36,6 +36,7 @@ let package = Package(
         .testTarget(name: "LetheModelsTests", dependencies: ["LetheCore", "LetheModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LetheMediaTests", dependencies: ["LetheMedia"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LetheWorldTests", dependencies: ["LetheWorld", "LetheCore"]),
+        .testTarget(name: "LetheEvalTests", dependencies: ["LetheEval", "LetheWorld", "LetheCore", "LetheModels"]),
         .testTarget(name: "LetheCLITests", dependencies: ["lethe", "LetheCore"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
