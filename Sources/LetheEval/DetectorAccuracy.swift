@@ -143,6 +143,11 @@ public struct DetectorAccuracy: Codable, Equatable, Sendable {
         return result
     }
 
+    /// Scores `count` fresh clips (and as many single images) rendered from `seed`.
+    public static func measure(detector: ConceptDetector, count: Int, seed: UInt64) throws -> DetectorAccuracy {
+        try evaluate(detector, clips: count, images: count, seed: seed)
+    }
+
     /// The ranked accuracies the detector is held to (clip presence, motion, images), by name.
     public var headline: [(String, Double)] {
         var out: [(String, Double)] = []

@@ -74,6 +74,11 @@ public enum FrechetDistance {
         try compute(Statistics(features: featuresA), Statistics(features: featuresB))
     }
 
+    /// The Fréchet distance between feature sets `a` [N, D] and `b` [M, D].
+    public static func compute(a: Tensor, b: Tensor) throws -> Double {
+        try compute(featuresA: a, featuresB: b)
+    }
+
     public static func compute(_ a: Statistics, _ b: Statistics) throws -> Double {
         guard a.dimension == b.dimension else {
             throw FrechetDistanceError(message: "Fréchet distance: features of dimension \(a.dimension) and \(b.dimension)")

@@ -21,7 +21,7 @@ final class FrechetDistanceTests: XCTestCase {
         // well conditioned, smallest eigenvalues 0.084 and 0.44.)
         let reference = 0.9475604917010383
         XCTAssertEqual(try FrechetDistance.compute(featuresA: a, featuresB: b), reference, accuracy: 1e-9)
-        XCTAssertEqual(try FrechetDistance.compute(featuresA: b, featuresB: a), reference, accuracy: 1e-9)
+        XCTAssertEqual(try FrechetDistance.compute(a: b, b: a), reference, accuracy: 1e-9)
     }
 
     func testIdenticalSetsAreAtDistanceZero() throws {
