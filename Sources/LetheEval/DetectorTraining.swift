@@ -19,7 +19,7 @@ public struct DetectorRecipe: Recipe, Equatable {
         "steps", "images_per_batch", "clips_per_batch", "frames_per_clip", "two_object_probability",
         "exclude_held_out_combos", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "noise_std",
         "seed", "checkpoint_every", "eval_clips", "eval_images", "eval_seed", "frame_channels", "frame_strides",
-        "motion_channels", "motion_strides", "norm_num_groups",
+        "motion_channels", "motion_strides", "norm_num_groups", "init_from",
     ]
 
     public var steps: Int
@@ -55,6 +55,10 @@ public struct DetectorRecipe: Recipe, Equatable {
     public var motionChannels: [Int]?
     public var motionStrides: [Int]?
     public var normNumGroups: Int?
+    /// A saved detector (folder) whose weights start the run instead of a fresh initialisation:
+    /// a second, lower-learning-rate stage after a first run. Relative paths are from the
+    /// current directory (the repository root for committed recipes).
+    public var initFrom: String?
 
     enum CodingKeys: String, CodingKey {
         case steps, imagesPerBatch = "images_per_batch", clipsPerBatch = "clips_per_batch"
@@ -64,7 +68,7 @@ public struct DetectorRecipe: Recipe, Equatable {
         case noiseStd = "noise_std", seed, checkpointEvery = "checkpoint_every", evalClips = "eval_clips"
         case evalImages = "eval_images", evalSeed = "eval_seed", frameChannels = "frame_channels"
         case frameStrides = "frame_strides", motionChannels = "motion_channels", motionStrides = "motion_strides"
-        case normNumGroups = "norm_num_groups"
+        case normNumGroups = "norm_num_groups", initFrom = "init_from"
     }
 
     public static func load(from url: URL) throws -> DetectorRecipe {
@@ -175,6 +179,10 @@ public enum DetectorTraining {
         }
         var initRNG = RandomGenerator(seed: recipe.seed, stream: UInt64.max)
         let detector = ConceptDetector(config: recipe.detectorConfig, rng: &initRNG)
+        if let initFrom = recipe.initFrom {
+            let start = try ConceptDetector.load(from: URL(fileURLWithPath: initFrom))
+            try detector.load(stateDict: start.stateDict(), source: "init_from \(initFrom)")
+        }
         let named = detector.namedParameters()
         let optimizer = AdamW(parameters: named.map(\.tensor), learningRate: recipe.lr, weightDecay: recipe.weightDecay)
         let ema = recipe.emaDecay > 0 ? ExponentialMovingAverage(parameters: named.map(\.tensor), decay: recipe.emaDecay) : nil

@@ -89,4 +89,39 @@ final class DetectorTrainingTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("training seed"))
         }
     }
+
+    func testInitFromStartsFromASavedDetector() throws {
+        let start = EvalFixtures.temporaryDirectory(), out = EvalFixtures.temporaryDirectory()
+        defer {
+            try? FileManager.default.removeItem(at: start)
+            try? FileManager.default.removeItem(at: out)
+        }
+        let saved = EvalFixtures.tinyDetector(seed: 11)
+        try saved.save(to: start)
+        // A learning rate too small to move float16 weights and no average: the written model
+        // is the starting one, not the recipe's fresh initialisation.
+        let yaml = Self.tinyRecipe
+            .replacingOccurrences(of: "lr: 0.003", with: "lr: 0.000000001")
+            .replacingOccurrences(of: "final_lr: 0.0001", with: "final_lr: 0.0")
+            .replacingOccurrences(of: "ema_decay: 0.9", with: "ema_decay: 0")
+            .replacingOccurrences(of: "weight_decay: 0.0001", with: "weight_decay: 0")
+            .replacingOccurrences(of: "eval_clips: 2", with: "eval_clips: 0")
+            .replacingOccurrences(of: "eval_images: 2", with: "eval_images: 0")
+            + "\ninit_from: \(start.path)"
+        let recipe = try RecipeLoader.decode(DetectorRecipe.self, yaml: yaml, file: "init.yaml")
+        _ = try DetectorTraining.run(recipe: recipe, outDirectory: out, resume: false, log: { _ in })
+        let trained = try ConceptDetector.load(from: out).stateDict()
+        let expected = try ConceptDetector.load(from: start).stateDict()
+        for (key, tensor) in expected {
+            let got = try XCTUnwrap(trained[key])
+            let worst = (0..<tensor.count).map { abs(got[flat: $0] - tensor[flat: $0]) }.max() ?? 0
+            XCTAssertLessThan(worst, 1e-3, key)
+        }
+
+        let missing = yaml.replacingOccurrences(of: "init_from: \(start.path)", with: "init_from: /nonexistent/detector")
+        let bad = try RecipeLoader.decode(DetectorRecipe.self, yaml: missing, file: "init.yaml")
+        XCTAssertThrowsError(try DetectorTraining.run(recipe: bad, outDirectory: out, resume: false, log: { _ in })) {
+            XCTAssertTrue("\($0)".contains("/nonexistent/detector"), "\($0)")
+        }
+    }
 }
