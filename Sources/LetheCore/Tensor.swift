@@ -16,7 +16,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// Uninitialised memory for `count` floats.
     public init(count: Int) {
         precondition(count >= 0, "negative element count")
-        self.pointer = .allocate(capacity: max(count, 1))
+        self.pointer = LargeBufferCache.shared.take(count) ?? .allocate(capacity: max(count, 1))
         self.count = count
         self.owner = nil
     }
@@ -29,10 +29,45 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        if owner == nil { pointer.deallocate() }
+        if owner == nil, !LargeBufferCache.shared.give(pointer, count: count) { pointer.deallocate() }
     }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { .init(start: pointer, count: count) }
+}
+
+/// Keeps recently freed large buffers for reuse. glibc hands blocks of more than a few MB back
+/// to the kernel on free, and the next allocation of the same size pays a page fault per 4 KB
+/// page to get zeroed memory again — a training step allocates the same activation sizes every
+/// time, so that was ~5% of a UNet step and a third of attention's forward (its saved
+/// probabilities). Exact-size reuse, bounded in total; one process-wide cache because the
+/// allocator it works around is process-wide too.
+final class LargeBufferCache: @unchecked Sendable {
+    static let shared = LargeBufferCache()
+    /// Buffers smaller than this stay with malloc, which already reuses them.
+    let minimumCount = 1 << 18
+    let capacity = 1 << 28  // floats kept at most (1 GiB)
+    private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    private var held = 0
+    private let lock = NSLock()
+
+    func take(_ count: Int) -> UnsafeMutablePointer<Float>? {
+        guard count >= minimumCount else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let p = free[count]?.popLast() else { return nil }
+        held -= count
+        return p
+    }
+
+    func give(_ p: UnsafeMutablePointer<Float>, count: Int) -> Bool {
+        guard count >= minimumCount else { return false }
+        lock.lock()
+        defer { lock.unlock() }
+        guard held + count <= capacity else { return false }
+        free[count, default: []].append(p)
+        held += count
+        return true
+    }
 }
 
 public final class Tensor: CustomStringConvertible {

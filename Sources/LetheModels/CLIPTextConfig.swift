@@ -157,29 +157,13 @@ func pythonJSON(_ value: JSONValue, indent: String = "") -> String {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d > 0 ? "Infinity" : "-Infinity" }
         return d.description
-    case let .string(s): return pythonJSONString(s)
+    case let .string(s): return jsonStringLiteral(s)
     case let .array(a):
         if a.isEmpty { return "[]" }
         return "[\n" + a.map { inner + pythonJSON($0, indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
     case let .object(o):
         if o.isEmpty { return "{}" }
-        let items = o.keys.sorted().map { inner + pythonJSONString($0) + ": " + pythonJSON(o[$0]!, indent: inner) }
+        let items = o.keys.sorted().map { inner + jsonStringLiteral($0) + ": " + pythonJSON(o[$0]!, indent: inner) }
         return "{\n" + items.joined(separator: ",\n") + "\n" + indent + "}"
     }
-}
-
-private func pythonJSONString(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }

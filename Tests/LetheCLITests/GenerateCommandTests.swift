@@ -62,9 +62,27 @@ final class GenerateCommandTests: XCTestCase {
             switch out.pathExtension {
             case "gif": XCTAssertEqual(Array(head.prefix(6)), Array("GIF89a".utf8))
             case "png": XCTAssertEqual(Array(head), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-            default: XCTAssertEqual(String(decoding: head.suffix(4), as: UTF8.self), "ftyp")
+            default:
+                XCTAssertEqual(String(decoding: head.suffix(4), as: UTF8.self), "ftyp")
+                try assertProbe(out, codec: "h264", frames: 8, size: 32)
             }
         }
+    }
+
+    /// What ffprobe (a standard tool, when installed) reads from the file.
+    func assertProbe(_ url: URL, codec: String, frames: Int, size: Int) throws {
+        let probe = URL(fileURLWithPath: "/usr/bin/ffprobe")
+        guard FileManager.default.isExecutableFile(atPath: probe.path) else { return }
+        let p = Process()
+        p.executableURL = probe
+        p.arguments = ["-v", "error", "-select_streams", "v:0", "-show_entries",
+                       "stream=codec_name,pix_fmt,nb_frames,width,height", "-of", "csv=p=0", url.path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), "\(codec),\(size),\(size),yuv420p,\(frames)")
     }
 
     func testBadInputGivesOneLineAndStatusOne() throws {

@@ -60,3 +60,18 @@ final class ArithmeticTests: XCTestCase {
         XCTAssertTrue(y.isLeaf)
     }
 }
+
+final class LargeBufferCacheTests: XCTestCase {
+    func testFreedLargeBuffersAreReusedAndSmallOnesAreNot() {
+        let n = LargeBufferCache.shared.minimumCount
+        var a: Tensor? = Tensor(repeating: 7, shape: [n])
+        let address = a!.pointer
+        a = nil
+        let b = Tensor(repeating: 1, shape: [n])
+        XCTAssertEqual(b.pointer, address, "the freed buffer of the same size is handed out again")
+        XCTAssertTrue(b.scalars.allSatisfy { $0 == 1 }, "a reused buffer holds the new values only")
+        let small = UnsafeMutablePointer<Float>.allocate(capacity: 16)
+        XCTAssertFalse(LargeBufferCache.shared.give(small, count: 16), "small buffers stay with malloc")
+        small.deallocate()
+    }
+}
