@@ -2,9 +2,10 @@
 // style classifiers and ImageNet classifiers play in the papers.
 //
 // Two small CNN streams over 32×32 frames in [-1, 1]:
-// - the frame stream (conv blocks with GroupNorm and SiLU, mostly stride 2; global average
-//   pool → frame feature) feeds three multi-label presence heads, object, color and style: a two-object frame holds
-//   two objects and up to two colors and two styles, so every class is its own sigmoid;
+// - the frame stream (conv blocks with GroupNorm and SiLU, mostly stride 2; global max pool
+//   → frame feature) feeds three multi-label presence heads, object, color and style: a
+//   two-object frame holds two objects and up to two colors and two styles, so every class
+//   is its own sigmoid;
 // - the motion stream sees a whole clip at once — its frames and the differences of
 //   consecutive frames stacked as channels — and feeds a softmax over the motions. A per-frame
 //   feature has lost where the object was; the stacked frames keep it, so direction, a hop, a
@@ -35,9 +36,16 @@ public struct DetectorConfig: Equatable, Sendable {
     /// 32 outputs has room for everything its 27 inputs hold, while GroupNorm and SiLU over a
     /// full-resolution 32-channel map cost as much as the next convolution (measured).
     public var frameStrides = [2, 2, 1, 2]
+    /// How the frame stream's last map becomes the frame feature. Max: a concept is present
+    /// when some place shows it, so a small object is not diluted by its area and the two
+    /// objects of a pair do not blend (with a mean, shapes trained about three times slower
+    /// and two-object frames lagged far behind).
+    public var framePooling = Pooling.max
     /// Output channels and strides of the motion stream's blocks.
     public var motionChannels = [48, 96, 128]
     public var motionStrides = [2, 2, 2]
+    /// Motion is a property of the whole clip: averaged over the frame.
+    public var motionPooling = Pooling.mean
     public var normNumGroups = 8
     /// Class names per family, in head order.
     public var objectClasses = ObjectKind.allCases.map(\.rawValue)
@@ -50,6 +58,10 @@ public struct DetectorConfig: Equatable, Sendable {
     public var clipSampledFrames = 5
     /// Seed of the training run that made the weights, so evaluation can avoid its data.
     public var trainingSeed: UInt64?
+
+    public enum Pooling: String, Sendable, CaseIterable {
+        case max, mean
+    }
 
     public init() {}
 
@@ -122,6 +134,8 @@ public struct DetectorConfig: Equatable, Sendable {
         frameStrides = try json.intArray("frame_strides")
         motionChannels = try json.intArray("motion_channels")
         motionStrides = try json.intArray("motion_strides")
+        framePooling = try Self.pooling(json, "frame_pooling")
+        motionPooling = try Self.pooling(json, "motion_pooling")
         normNumGroups = try json.int("norm_num_groups")
         objectClasses = try json.stringArray("object_classes")
         colorClasses = try json.stringArray("color_classes")
@@ -137,6 +151,15 @@ public struct DetectorConfig: Equatable, Sendable {
         try checkClasses(source: json.source)
     }
 
+    private static func pooling(_ json: JSONConfig, _ key: String) throws -> Pooling {
+        let name = try json.string(key)
+        guard let pooling = Pooling(rawValue: name) else {
+            throw ConfigError(source: json.source, key: key,
+                              "expected one of \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(name)\"")
+        }
+        return pooling
+    }
+
     public var json: JSONConfig {
         var values: [String: JSONValue] = [
             "_class_name": "ConceptDetector",
@@ -147,6 +170,8 @@ public struct DetectorConfig: Equatable, Sendable {
             "frame_strides": .array(frameStrides.map { .int($0) }),
             "motion_channels": .array(motionChannels.map { .int($0) }),
             "motion_strides": .array(motionStrides.map { .int($0) }),
+            "frame_pooling": .string(framePooling.rawValue),
+            "motion_pooling": .string(motionPooling.rawValue),
             "norm_num_groups": .int(normNumGroups),
             "object_classes": .array(objectClasses.map { .string($0) }),
             "color_classes": .array(colorClasses.map { .string($0) }),
@@ -183,11 +208,14 @@ final class DetectorConvBlock: Module {
     func callAsFunction(_ x: Tensor) -> Tensor { norm(conv(x)).silu() }
 }
 
-/// Conv blocks, then a global average pool: [N, Cin, H, W] → [N, C_last].
+/// Conv blocks, then a global pool: [N, Cin, H, W] → [N, C_last].
 final class DetectorEncoder: Module {
     let blocks: [DetectorConvBlock]
+    let pooling: DetectorConfig.Pooling
 
-    init(inChannels: Int, channels: [Int], strides: [Int], groups: Int, rng: inout RandomGenerator) {
+    init(inChannels: Int, channels: [Int], strides: [Int], pooling: DetectorConfig.Pooling, groups: Int,
+         rng: inout RandomGenerator) {
+        self.pooling = pooling
         var made: [DetectorConvBlock] = []
         var c = inChannels
         for (out, stride) in zip(channels, strides) {
@@ -202,7 +230,10 @@ final class DetectorEncoder: Module {
     func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
         for block in blocks { h = block(h) }
-        return h.reshaped([h.shape[0], h.shape[1], h.shape[2] * h.shape[3]]).mean(axis: 2)
+        switch pooling {
+        case .max: return h.globalMaxPool()
+        case .mean: return h.reshaped([h.shape[0], h.shape[1], h.shape[2] * h.shape[3]]).mean(axis: 2)
+        }
     }
 }
 
@@ -301,13 +332,13 @@ public final class ConceptDetector: Module {
         self.config = config
         let groups = config.normNumGroups
         frameEncoder = DetectorEncoder(inChannels: 3, channels: config.frameChannels, strides: config.frameStrides,
-                                       groups: groups, rng: &rng)
+                                       pooling: config.framePooling, groups: groups, rng: &rng)
         let d = config.frameFeatureDimension
         objectHead = Linear(d, config.objectClasses.count, rng: &rng)
         colorHead = Linear(d, config.colorClasses.count, rng: &rng)
         styleHead = Linear(d, config.styleClasses.count, rng: &rng)
         motionEncoder = DetectorEncoder(inChannels: config.motionInputChannels, channels: config.motionChannels,
-                                        strides: config.motionStrides, groups: groups, rng: &rng)
+                                        strides: config.motionStrides, pooling: config.motionPooling, groups: groups, rng: &rng)
         motionHead = Linear(config.motionFeatureDimension, config.motionClasses.count, rng: &rng)
         super.init()
         child("frame_encoder", frameEncoder)

@@ -9,6 +9,12 @@
 //   erasure metrics actually take.
 // Clip presence follows the clip rule (any sampled frame); motion is right when the most
 // probable motion is the clip's.
+//
+// Some renders do not show their style: an outlined object thinner than twice the outline
+// width is painted solid (every outlined crescent of radius ≤ 6.5 px renders pixel-identical
+// to a flat one), and a pattern can miss a small object. A sample whose render does not change
+// (within 1/255, below what any 8-bit video keeps) when one object's style is swapped for flat
+// — or a flat one's for outlined — is not scored for style, and is counted instead.
 
 import Foundation
 import LetheCore
@@ -87,10 +93,15 @@ public struct DetectorAccuracy: Codable, Equatable, Sendable {
     public var clipFrames = PresenceAccuracies()
     /// Single rendered images.
     public var images = PresenceAccuracies()
+    /// Clips and images left out of the style scores: their render is the same with another
+    /// style (see the file comment).
+    public var styleInvisibleClips = 0
+    public var styleInvisibleImages = 0
 
     enum CodingKeys: String, CodingKey {
         case detectorVersion = "detector_version", seed, threshold, clipCount = "clip_count", imageCount = "image_count"
         case clips, motion, clipFrames = "clip_frames", images
+        case styleInvisibleClips = "style_invisible_clips", styleInvisibleImages = "style_invisible_images"
     }
 
     /// Renders `clips` clips and `images` images from `seed` (in batches) and scores them.
@@ -109,12 +120,13 @@ public struct DetectorAccuracy: Codable, Equatable, Sendable {
         var result = DetectorAccuracy(detectorVersion: config.version, seed: seed, threshold: config.presenceThreshold,
                                       clipCount: clips, imageCount: images)
         let t = config.presenceThreshold
-        func add(_ acc: inout PresenceAccuracies, _ scores: (Tensor, Tensor, Tensor), row: Int, _ label: ClipLabels) {
-            let families: [(WritableKeyPath<PresenceAccuracies, PresenceAccuracy>, Tensor, Set<Int>)] = [
+        func add(_ acc: inout PresenceAccuracies, _ scores: (Tensor, Tensor, Tensor), row: Int, _ label: ClipLabels,
+                 styleVisible: Bool) {
+            var families: [(WritableKeyPath<PresenceAccuracies, PresenceAccuracy>, Tensor, Set<Int>)] = [
                 (\.object, scores.0, Set(label.objects.map(\.object.classIndex))),
                 (\.color, scores.1, Set(label.objects.map(\.color.classIndex))),
-                (\.style, scores.2, Set(label.objects.map(\.style.classIndex))),
             ]
+            if styleVisible { families.append((\.style, scores.2, Set(label.objects.map(\.style.classIndex)))) }
             for (family, tensor, labels) in families {
                 let k = tensor.shape[1]
                 acc[keyPath: family].add(scores: tensor.pointer + row * k, classes: k, labels: labels, threshold: t)
@@ -125,11 +137,14 @@ public struct DetectorAccuracy: Codable, Equatable, Sendable {
             let batch = data.batch(b, size: min(batchSize, clips - start), mode: .clip)
             let d = try detector.detect(clips: batch.pixels)
             for (i, label) in batch.labels.enumerated() {
-                add(&result.clips, (d.objects, d.colors, d.styles), row: i, label)
+                let visible = styleIsVisible(batch.specs[i], render: batch.pixels, sample: i, frames: d.sampledFrames,
+                                             renderer: data.renderer)
+                if !visible { result.styleInvisibleClips += 1 }
+                add(&result.clips, (d.objects, d.colors, d.styles), row: i, label, styleVisible: visible)
                 result.motion.add(d.motion(i) == label.motion.classIndex)
                 for f in d.sampledFrames {
                     add(&result.clipFrames, (d.frames.objects, d.frames.colors, d.frames.styles),
-                        row: i * d.frameCount + f, label)
+                        row: i * d.frameCount + f, label, styleVisible: visible)
                 }
             }
         }
@@ -137,10 +152,36 @@ public struct DetectorAccuracy: Codable, Equatable, Sendable {
             let batch = data.batch(b, size: min(batchSize, images - start), mode: .image)
             let d = try detector.detect(frames: batch.pixels)
             for (i, label) in batch.labels.enumerated() {
-                add(&result.images, (d.objects, d.colors, d.styles), row: i, label)
+                let visible = styleIsVisible(batch.specs[i], render: batch.pixels, sample: i, frames: [0],
+                                             renderer: data.renderer)
+                if !visible { result.styleInvisibleImages += 1 }
+                add(&result.images, (d.objects, d.colors, d.styles), row: i, label, styleVisible: visible)
             }
         }
         return result
+    }
+
+    /// Whether sample `sample` of `render` ([N, 3, F, H, W] or [N, 3, H, W]) changes, in any of
+    /// `frames`, when any one object is drawn flat instead (outlined instead, if it is flat).
+    static func styleIsVisible(_ spec: ClipSpec, render: Tensor, sample: Int, frames: [Int], renderer: Renderer) -> Bool {
+        let frameCount = spec.frameCount, plane = spec.size * spec.size
+        let original = render.pointer + sample * 3 * frameCount * plane
+        for j in spec.objects.indices {
+            var swapped = spec
+            swapped.objects[j].style = spec.objects[j].style == .flat ? .outlined : .flat
+            let other = renderer.render(swapped)
+            let changed = other.pointer
+            var largest: Float = 0
+            for c in 0..<3 {
+                for f in frames {
+                    let offset = (c * frameCount + f) * plane
+                    for p in offset..<(offset + plane) { largest = max(largest, abs(changed[p] - original[p])) }
+                }
+            }
+            // Pixels span [-1, 1]: one 8-bit level is 2/255.
+            if largest <= 2 / 255 { return false }
+        }
+        return true
     }
 
     /// Scores `count` fresh clips (and as many single images) rendered from `seed`.
@@ -167,11 +208,12 @@ public struct DetectorAccuracy: Codable, Equatable, Sendable {
         var parts: [String] = []
         if clipCount > 0 {
             let fams = clips.all.map { "\($0.0) \(pct($0.1.ranked.accuracy)) (thr \(pct($0.1.thresholded.accuracy)))" }
-            parts.append("\(clipCount) clips: " + fams.joined(separator: ", ") + ", motion \(pct(motion.accuracy))")
+            parts.append("\(clipCount) clips: " + fams.joined(separator: ", ") + ", motion \(pct(motion.accuracy))"
+                         + " [style not visible in \(styleInvisibleClips)]")
         }
         if imageCount > 0 {
             let fams = images.all.map { "\($0.0) \(pct($0.1.ranked.accuracy)) (thr \(pct($0.1.thresholded.accuracy)))" }
-            parts.append("\(imageCount) images: " + fams.joined(separator: ", "))
+            parts.append("\(imageCount) images: " + fams.joined(separator: ", ") + " [style not visible in \(styleInvisibleImages)]")
         }
         return parts.joined(separator: "; ")
     }

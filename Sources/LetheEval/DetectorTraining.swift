@@ -2,11 +2,11 @@
 //
 // Each step draws one batch of images and one batch of clips from the world (batch i depends
 // only on the seed and i, so a resumed run sees the same data). The frame heads train on the
-// images and on a few frames of every clip (moving, shrunken and two-object frames included);
+// images and on a few frames of every clip (moving, spinning, shrunken and two-object frames);
 // the motion head trains on the clips. Losses: binary cross-entropy per presence class (multi-
-// label heads) plus a softmax term that speeds learning, cross-entropy for motion. The world is sampled with every (object, color,
-// style) triple, held-out ones included: the judge must know the combinations the generators
-// are kept from.
+// label heads) plus a softmax term that speeds learning, cross-entropy for motion. The world
+// is sampled with every (object, color, style) triple, held-out ones included: the judge must
+// know the combinations the generators are kept from.
 
 import Foundation
 import LetheCore
@@ -19,7 +19,7 @@ public struct DetectorRecipe: Recipe, Equatable {
         "steps", "images_per_batch", "clips_per_batch", "frames_per_clip", "two_object_probability",
         "exclude_held_out_combos", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "noise_std",
         "seed", "checkpoint_every", "eval_clips", "eval_images", "eval_seed", "frame_channels", "frame_strides",
-        "motion_channels", "motion_strides", "norm_num_groups", "init_from",
+        "motion_channels", "motion_strides", "norm_num_groups", "frame_pooling", "motion_pooling", "init_from",
     ]
 
     public var steps: Int
@@ -55,6 +55,9 @@ public struct DetectorRecipe: Recipe, Equatable {
     public var motionChannels: [Int]?
     public var motionStrides: [Int]?
     public var normNumGroups: Int?
+    /// "max" or "mean".
+    public var framePooling: String?
+    public var motionPooling: String?
     /// A saved detector (folder) whose weights start the run instead of a fresh initialisation:
     /// a second, lower-learning-rate stage after a first run. Relative paths are from the
     /// current directory (the repository root for committed recipes).
@@ -68,7 +71,8 @@ public struct DetectorRecipe: Recipe, Equatable {
         case noiseStd = "noise_std", seed, checkpointEvery = "checkpoint_every", evalClips = "eval_clips"
         case evalImages = "eval_images", evalSeed = "eval_seed", frameChannels = "frame_channels"
         case frameStrides = "frame_strides", motionChannels = "motion_channels", motionStrides = "motion_strides"
-        case normNumGroups = "norm_num_groups", initFrom = "init_from"
+        case normNumGroups = "norm_num_groups", framePooling = "frame_pooling", motionPooling = "motion_pooling"
+        case initFrom = "init_from"
     }
 
     public static func load(from url: URL) throws -> DetectorRecipe {
@@ -85,6 +89,8 @@ public struct DetectorRecipe: Recipe, Equatable {
         if let motionChannels { c.motionChannels = motionChannels }
         if let motionStrides { c.motionStrides = motionStrides }
         if let normNumGroups { c.normNumGroups = normNumGroups }
+        if let p = framePooling.flatMap(DetectorConfig.Pooling.init) { c.framePooling = p }
+        if let p = motionPooling.flatMap(DetectorConfig.Pooling.init) { c.motionPooling = p }
         c.trainingSeed = seed
         return c
     }
@@ -118,6 +124,12 @@ public struct DetectorRecipe: Recipe, Equatable {
         guard noiseStd >= 0, noiseStd.isFinite else { throw fail("noise_std", "expected a non-negative number, got \(noiseStd)") }
         guard evalSeed != seed else {
             throw fail("eval_seed", "must differ from seed (\(seed)): held-out clips are rendered from their own seed")
+        }
+        for (key, value) in [("frame_pooling", framePooling), ("motion_pooling", motionPooling)] {
+            if let value, DetectorConfig.Pooling(rawValue: value) == nil {
+                let names = DetectorConfig.Pooling.allCases.map(\.rawValue).joined(separator: " or ")
+                throw fail(key, "expected \(names), got \"\(value)\"")
+            }
         }
         do {
             try detectorConfig.validate(source: file)
@@ -297,12 +309,5 @@ extension RandomGenerator {
     mutating func addNoise(to t: Tensor, std: Float) {
         let p = t.pointer
         for i in 0..<t.count { p[i] += std * Float(nextNormal()) }
-    }
-}
-
-extension DetectorTraining {
-    public static func lossOfStepForBench(_ step: Int, detector: ConceptDetector, data: WorldDataset, recipe: DetectorRecipe,
-                                          rng: inout RandomGenerator) -> Tensor {
-        lossOfStep(step, detector: detector, data: data, recipe: recipe, rng: &rng)
     }
 }

@@ -115,6 +115,8 @@ final class ConceptDetectorTests: XCTestCase {
         XCTAssertTrue(text.contains("color_classes: the detector was trained on [\"red\", \"blue\"]"), text)
         text = try withConfig { $0["frame_channels"] = [8, 6] }
         XCTAssertTrue(text.contains("frame_channels") && text.contains("6 channels"), text)
+        text = try withConfig { $0["frame_pooling"] = "median" }
+        XCTAssertTrue(text.contains("frame_pooling: expected one of max, mean, found \"median\""), text)
         text = try withConfig { $0["presence_threshold"] = "high" }
         XCTAssertTrue(text.contains("presence_threshold: expected a number"), text)
         text = try withConfig { $0["motion_channels"] = [16] }

@@ -54,6 +54,7 @@ final class DetectorTrainingTests: XCTestCase {
                        "d.yaml: key 'frames_per_clip': expected 1...8, got 9")
         XCTAssertTrue(message(Self.tinyRecipe.replacingOccurrences(of: "frame_strides: [2, 2]", with: "frame_strides: [2]"))
             .hasPrefix("d.yaml: key 'frame_strides': expected one stride"))
+        XCTAssertEqual(message(Self.tinyRecipe + "\nframe_pooling: sum"), "d.yaml: key 'frame_pooling': expected max or mean, got \"sum\"")
     }
 
     func testResumedRunRetracesTheUninterruptedOne() throws {
