@@ -151,8 +151,9 @@ public struct DetectorConfig: Equatable, Sendable {
         try checkClasses(source: json.source)
     }
 
+    /// Configs written before pooling was a choice come from mean-pooling detectors.
     private static func pooling(_ json: JSONConfig, _ key: String) throws -> Pooling {
-        let name = try json.string(key)
+        let name = try json.string(key, default: Pooling.mean.rawValue)
         guard let pooling = Pooling(rawValue: name) else {
             throw ConfigError(source: json.source, key: key,
                               "expected one of \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(name)\"")
@@ -374,7 +375,7 @@ public final class ConceptDetector: Module {
     }
 
     /// Clips [N, 3, F, H, W] as frames [N·F, 3, H, W], clip-major.
-    static func framesOf(clips: Tensor) -> Tensor {
+    public static func framesOf(clips: Tensor) -> Tensor {
         let (n, f, h, w) = (clips.shape[0], clips.shape[2], clips.shape[3], clips.shape[4])
         return clips.permuted([0, 2, 1, 3, 4]).reshaped([n * f, 3, h, w])
     }

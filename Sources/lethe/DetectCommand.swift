@@ -93,7 +93,7 @@ struct Detect: LetheCommand {
         }
         let report = Report(detector: detector, threshold: Double(config.presenceThreshold), files: reports)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try writeAtomically(encoder.encode(report) + Data("\n".utf8), to: URL(fileURLWithPath: json))
         for r in reports {
             let firstFrame = r.frames[0]
