@@ -6,5 +6,5 @@ struct Lethe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lethe",
         abstract: "Erase concepts from text-to-video diffusion models by fine-tuning the text encoder.",
-        subcommands: [Encode.self, Generate.self, Inspect.self, Convert.self, World.self, Train.self, Erase.self, Transfer.self, Compare.self, Report.self])
+        subcommands: [Encode.self, Generate.self, Inspect.self, Convert.self, World.self, Train.self, Erase.self, Transfer.self, Compare.self, Eval.self, Report.self, Detect.self])
 }

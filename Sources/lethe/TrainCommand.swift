@@ -1,4 +1,5 @@
-// `lethe train image|video`: pretraining the world's own models from a recipe.
+// `lethe train image|video|detector`: the world's models trained from YAML recipes (configs/train). Each
+// runs on TrainingRun: progress on stderr, an atomic checkpoint, exact --resume, SIGINT stops cleanly.
 
 import ArgumentParser
 import Foundation
@@ -9,7 +10,7 @@ import LetheWorld
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the world's models from a recipe (configs/train/*.yaml).",
-        subcommands: [TrainImage.self, TrainVideo.self])
+        subcommands: [TrainImage.self, TrainVideo.self, TrainDetector.self])
 }
 
 /// What the image and video subcommands share: a recipe, an output folder and a checkpoint beside it.
