@@ -1,30 +1,30 @@
 #!/usr/bin/env bash
-# The README's main command. Installs what is missing and builds, then runs Lethe end to end on
-# what ships today and prints where the results are.
-#
-# Today (see README "Status"): the erase → transfer → compare → eval job needs the clip world's
-# trained models, which are not shipped yet. Until they are, this runs the parts that exist on the
-# small diffusers-saved reference folders under Tests/LetheModelsTests/Fixtures/pipeline (random
-# weights, so their pictures are noise-like): model inspection, text encoding, text → image and
-# text → clip generation with classifier-free guidance, and ground-truth clips of the clip world.
+# The README's main command: the whole job on the shipped models, end to end.
+#   1. erase one object concept ("circle") from the image model's text encoder (default method);
+#   2. transfer the erased encoder into the video model (checked for fit first);
+#   3. render comparison clips, original vs erased, from the same noise;
+#   4. score both video models with the shipped detector and write the JSON and the HTML report.
+# Installs what is missing and builds first. Usage: scripts/demo.sh [OUT_DIR] (default out/demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 lethe=.build/release/lethe
 out=${1:-out/demo}
+concept=circle
+rm -rf "$out"
 mkdir -p "$out"
-fixtures=Tests/LetheModelsTests/Fixtures/pipeline
+t0=$SECONDS
+lap() { echo "== $1 ($((SECONDS - t0)) s so far)" >&2; }
 
-echo "== model folders" >&2
-$lethe inspect "$fixtures/t2v_tiny" > "$out/t2v_tiny-inspect.txt"
-echo "== text encoding" >&2
-$lethe encode --model "$fixtures/sd_tiny" --prompt "a red circle" --out "$out/encoding.safetensors"
-echo "== text → image, text → clip" >&2
-$lethe generate --model "$fixtures/sd_tiny" --prompt "a red circle" --negative-prompt "low quality" --steps 10 --guidance 3 --seed 1 --out "$out/image.png"
-$lethe generate --model "$fixtures/t2v_tiny" --prompt "a red circle" --steps 10 --guidance 3 --frames 8 --seed 1 --out "$out/clip.mp4"
-$lethe generate --model "$fixtures/t2v_tiny" --prompt "a red circle" --steps 10 --guidance 3 --frames 8 --seed 1 --out "$out/clip.gif"
-if $lethe world --help >/dev/null 2>&1; then
-    echo "== clip world ground truth" >&2
-    $lethe world render --count 8 --seed 1 --gif --out "$out/world"
-fi
-echo "demo: results in $out/ (inspect report, encoding, image.png, clip.mp4, clip.gif$( [ -d "$out/world" ] && echo ', world/'))"
+lap "erase '$concept' from models/image (text encoder only)"
+$lethe erase --model models/image --concept "$concept" --out "$out/image-erased"
+lap "transfer the erased encoder into models/video"
+$lethe transfer --encoder "$out/image-erased" --into models/video --out "$out/video-erased"
+lap "comparison clips"
+$lethe compare --models models/video "$out/video-erased" --names original,erased \
+    --prompts configs/prompts/demo.txt --seeds 1 --out "$out/compare"
+lap "evaluation against the original"
+$lethe eval --model "$out/video-erased" --baseline models/video --erased "$concept" \
+    --json "$out/eval.json" --html "$out/report.html"
+lap "done"
+echo "demo: report at $out/report.html (numbers in $out/eval.json, clips in $out/compare/)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces every shipped model from nothing, with the committed recipes and seeds:
 #   models/detector  (lethe train detector, configs/train/detector*.yaml)
-#   models/image     (lethe train image,    configs/train/image.yaml)
+#   models/image     (lethe train image,    configs/train/image.yaml then image-stage2.yaml)
 #   models/video     (lethe train video,    configs/train/video.yaml; starts from models/image)
 # then scores the image and video models (lethe eval) into out/pretrain/.
 # Each step prints how long it took. A stopped step continues with `scripts/pretrain.sh --resume`.
@@ -35,7 +35,8 @@ step detector $lethe train detector --config configs/train/detector.yaml --out m
 if [ -f configs/train/detector-stage2.yaml ]; then
     step detector $lethe train detector --config configs/train/detector-stage2.yaml --out models/detector "${resume[@]}"
 fi
-step image $lethe train image --config configs/train/image.yaml --out models/image --dtype float16 "${resume[@]}"
+step image $lethe train image --config configs/train/image.yaml --out out/pretrain/image-stage1 "${resume[@]}"
+step image $lethe train image --config configs/train/image-stage2.yaml --out models/image --dtype float16 "${resume[@]}"
 step video $lethe train video --config configs/train/video.yaml --out models/video --dtype float16 "${resume[@]}"
 step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
 step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html

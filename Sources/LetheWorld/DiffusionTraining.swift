@@ -17,7 +17,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "train_parameters",
         "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
-        "block_out_channels", "attention_head_dim", "norm_num_groups", "beta_schedule",
+        "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
 
     /// "image" (text encoder + UNet2DConditionModel from scratch) or "video" (UNet3DConditionModel
@@ -40,9 +40,12 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public var checkpointEvery: Int
     /// Tokenizer folder (image models; video models take the image model's).
     public var tokenizer: String?
-    /// The image model a video model starts from.
+    /// The image model a video model starts from; for an image recipe, an image model whose
+    /// weights start the run (a second stage, e.g. after changing the attention head layout).
     public var initFrom: String?
-    /// Video: "all" or "temporal" (only the temporal layers train).
+    /// Image: "all" (default) or "unet" (the text encoder stays frozen, e.g. so a video model
+    /// trained beside it keeps the same encoder). Video: "all" or "temporal" (only the temporal
+    /// layers); a video model's text encoder is always frozen.
     public var trainParameters: String?
     public var textHiddenSize: Int?
     public var textLayers: Int?
@@ -50,6 +53,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public var textIntermediateSize: Int?
     public var blockOutChannels: [Int]?
     public var attentionHeadDim: Int?
+    /// diffusers' attention_head_dim as a list (heads per block); overrides `attention_head_dim`.
+    /// A video UNet needs one head width everywhere, i.e. heads proportional to channels.
+    public var attentionHeadsPerBlock: [Int]?
     public var normNumGroups: Int?
     /// "linear", "scaled_linear" or "squaredcos_cap_v2".
     public var betaSchedule: String?
@@ -61,6 +67,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case initFrom = "init_from", trainParameters = "train_parameters", textHiddenSize = "text_hidden_size"
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
+        case attentionHeadsPerBlock = "attention_heads_per_block"
         case normNumGroups = "norm_num_groups", betaSchedule = "beta_schedule"
     }
 
@@ -87,7 +94,15 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
                 throw bad("train_parameters", "expected all or temporal, found \(trainParameters!)")
             }
         } else {
-            guard tokenizer != nil else { throw bad("tokenizer", "an image recipe needs a tokenizer folder") }
+            guard ["all", "unet", nil].contains(trainParameters) else {
+                throw bad("train_parameters", "expected all or unet, found \(trainParameters!)")
+            }
+            guard trainParameters != "unet" || initFrom != nil else {
+                throw bad("train_parameters", "unet alone trains only from a model given in init_from")
+            }
+            guard tokenizer != nil || initFrom != nil else {
+                throw bad("tokenizer", "an image recipe needs a tokenizer folder (or init_from, a model to start from)")
+            }
         }
         if let s = betaSchedule, BetaSchedule(rawValue: s) == nil {
             throw bad("beta_schedule", "expected one of \(BetaSchedule.allCases.map(\.rawValue).joined(separator: ", ")), found \(s)")
@@ -133,6 +148,21 @@ public final class DiffusionTraining {
             image.textEncoder.setTrainable(false)
             model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
                                    schedulerConfig: image.schedulerConfig)
+        } else if let start = recipe.initFrom {
+            // Same weights, possibly a new head layout: the tensors keep their shapes, so the
+            // state dict of the start model loads into the reconfigured UNet.
+            let image = try DiffusionModel.load(directory: resolve(start))
+            guard let imageUNet = image.unet as? UNet2DConditionModel else {
+                throw ModelFolderError(start, "init_from must be an image model (UNet2DConditionModel)")
+            }
+            var unetConfig = imageUNet.config
+            if let h = recipe.attentionHeadDim { unetConfig.attentionHeadDim = .shared(h) }
+            if let h = recipe.attentionHeadsPerBlock { unetConfig.attentionHeadDim = .perBlock(h) }
+            try unetConfig.validate()
+            let unet = try UNet2DConditionModel(config: unetConfig, rng: &rng)
+            try unet.load(stateDict: imageUNet.stateDict(), source: start)
+            model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
+                                   schedulerConfig: image.schedulerConfig)
         } else {
             let tokenizer = try CLIPTokenizer(directory: resolve(recipe.tokenizer!))
             var text = CLIPTextConfig()
@@ -150,6 +180,7 @@ public final class DiffusionTraining {
             var unetConfig = UNet2DConfig.clipWorld(crossAttentionDim: text.hiddenSize)
             if let c = recipe.blockOutChannels { unetConfig.blockOutChannels = c }
             if let h = recipe.attentionHeadDim { unetConfig.attentionHeadDim = .shared(h) }
+            if let h = recipe.attentionHeadsPerBlock { unetConfig.attentionHeadDim = .perBlock(h) }
             if let g = recipe.normNumGroups { unetConfig.normNumGroups = g }
             var scheduler = SchedulerConfig()
             scheduler.betaSchedule = BetaSchedule(rawValue: recipe.betaSchedule ?? "squaredcos_cap_v2")!
@@ -163,7 +194,7 @@ public final class DiffusionTraining {
     /// The tensors the optimizer moves, with state-dict keys prefixed by component.
     public var trainableParameters: [(key: String, tensor: Tensor)] {
         var out: [(key: String, tensor: Tensor)] = []
-        if !recipe.isVideo {
+        if !recipe.isVideo && recipe.trainParameters != "unet" {
             out += model.textEncoder.namedParameters().map { ("text_encoder.\($0.key)", $0.tensor) }
         }
         let unetParameters: [(key: String, tensor: Tensor)]
@@ -236,7 +267,7 @@ public final class DiffusionTraining {
         let captions = batch.captions.map { rng.nextFloat() < recipe.captionDropout ? "" : $0 }
         let ids = model.tokenizer(captions)
         let context: Tensor
-        if recipe.isVideo {
+        if recipe.isVideo || recipe.trainParameters == "unet" {
             context = try Autograd.inference { try model.textEncoder(ids).lastHiddenState }
         } else {
             context = try model.textEncoder(ids).lastHiddenState
