@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces every shipped model from nothing, with the committed recipes and seeds:
 #   models/detector  (lethe train detector, configs/train/detector*.yaml)
-#   models/image     (lethe train image,    configs/train/image.yaml then image-stage2.yaml)
-#   models/video     (lethe train video,    configs/train/video.yaml; starts from models/image)
+#   models/image     (lethe train image,    configs/train/image.yaml, image-stage2.yaml, image-stage3.yaml)
+#   models/video     (lethe train video,    configs/train/video.yaml; starts from image stage 2)
 # then scores the image and video models (lethe eval) into out/pretrain/.
 # Each step prints how long it took. A stopped step continues with `scripts/pretrain.sh --resume`.
 # Usage: scripts/pretrain.sh [--resume] [--only detector|image|video|eval]
@@ -36,8 +36,20 @@ if [ -f configs/train/detector-stage2.yaml ]; then
     step detector $lethe train detector --config configs/train/detector-stage2.yaml --out models/detector "${resume[@]}"
 fi
 step image $lethe train image --config configs/train/image.yaml --out out/pretrain/image-stage1 "${resume[@]}"
-step image $lethe train image --config configs/train/image-stage2.yaml --out models/image --dtype float16 "${resume[@]}"
-step video $lethe train video --config configs/train/video.yaml --out models/video --dtype float16 "${resume[@]}"
+step image $lethe train image --config configs/train/image-stage2.yaml --out out/pretrain/image-stage2 --dtype float16 "${resume[@]}"
+# Stage 3 and the video model both start from stage 2 and keep its text encoder frozen; run
+# them side by side (one core each) as they were made.
+if [ -z "$only" ] || [ "$only" = image ] || [ "$only" = video ]; then
+    t0=$SECONDS
+    echo "== image stage 3 and video, side by side" >&2
+    $lethe train image --config configs/train/image-stage3.yaml --out models/image --dtype float16 "${resume[@]}" &
+    image_pid=$!
+    $lethe train video --config configs/train/video.yaml --out models/video --dtype float16 "${resume[@]}" &
+    video_pid=$!
+    wait $image_pid
+    wait $video_pid
+    echo "== image stage 3 and video took $((SECONDS - t0)) s" >&2
+fi
 step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
 step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
 echo "pretrain: models in models/, scores in out/pretrain/" >&2

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The erasure table of the README: erase each concept with each method, score against the original
+# with `lethe eval`, and print one markdown row per run (numbers straight from each eval.json).
+#   scripts/erasure_table.sh [--out DIR] [--eval-args "..."] ROW...
+# ROW is METHOD:CONCEPT:WHERE with WHERE one of
+#   image     erase on models/image, score the image model;
+#   transfer  erase on models/image, transfer the encoder into models/video, score the video model;
+#   video     erase directly on models/video (encoder trained against the video UNet), score it.
+# e.g. scripts/erasure_table.sh anchor:circle:transfer anchor:circle:video esd:striped:image
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=out/erasure-table
+eval_args=""
+rows=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) out="$2"; shift ;;
+        --eval-args) eval_args="$2"; shift ;;
+        *) rows+=("$1") ;;
+    esac
+    shift
+done
+[ ${#rows[@]} -gt 0 ] || { echo "erasure_table.sh: give at least one METHOD:CONCEPT:WHERE row" >&2; exit 1; }
+scripts/setup.sh >/dev/null
+lethe=.build/release/lethe
+mkdir -p "$out"
+for row in "${rows[@]}"; do
+    IFS=: read -r method concept where <<< "$row"
+    dir="$out/$method-$concept-$where"
+    [ -f "$dir/eval.json" ] && { echo "== $row: already done ($dir)" >&2; continue; }
+    rm -rf "$dir"; mkdir -p "$dir"
+    echo "== $row" >&2
+    case "$where" in
+        image)    source=models/image; baseline=models/image ;;
+        transfer) source=models/image; baseline=models/video ;;
+        video)    source=models/video; baseline=models/video ;;
+        *) echo "erasure_table.sh: WHERE must be image, transfer or video, found '$where'" >&2; exit 1 ;;
+    esac
+    $lethe erase --model "$source" --concept "$concept" --method "$method" --out "$dir/erased"
+    model="$dir/erased"
+    if [ "$where" = transfer ]; then
+        $lethe transfer --encoder "$dir/erased" --into models/video --out "$dir/video"
+        model="$dir/video"
+    fi
+    # shellcheck disable=SC2086
+    $lethe eval --model "$model" --baseline "$baseline" --erased "$concept" --json "$dir/eval.json" --html "$dir/report.html" $eval_args
+done
+python3 - "$out" "${rows[@]}" <<'PY'
+import json, os, sys
+out, rows = sys.argv[1], sys.argv[2:]
+def pct(x): return "-" if x is None else f"{100 * x:.0f}%"
+print("| method | concept | erased on → scored on | target (baseline) | paraphrase (baseline) | in-domain (baseline) | cross-domain (baseline) | erase time | erase peak memory |")
+print("|---|---|---|---|---|---|---|---|---|")
+where_name = {"image": "image → image", "transfer": "image → video (transferred)", "video": "video → video (direct)"}
+for row in rows:
+    method, concept, where = row.split(":")
+    d = os.path.join(out, f"{method}-{concept}-{where}")
+    e = json.load(open(os.path.join(d, "eval.json")))
+    r = json.load(open(os.path.join(d, "erased", "erase.json")))
+    er, rt = e["erasure"], e["retention"]
+    print(f"| {method} | {concept} | {where_name[where]} | {pct(er['target'])} ({pct(er['target_baseline'])}) "
+          f"| {pct(er.get('paraphrase'))} ({pct(er.get('paraphrase_baseline'))}) "
+          f"| {pct(rt['in_domain'])} ({pct(rt['in_domain_baseline'])}) | {pct(rt['cross_domain'])} ({pct(rt['cross_domain_baseline'])}) "
+          f"| {r['seconds']:.0f} s | {r['peak_memory_bytes'] / 2**20:.0f} MB |")
+PY
