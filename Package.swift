@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "LetheMedia", dependencies: ["CFFmpeg"], exclude: ["README.md"], swiftSettings: fast),
         .target(name: "LetheWorld", dependencies: ["LetheCore", "LetheModels", "LetheMedia"], exclude: ["README.md"], swiftSettings: fast),
         .target(name: "LetheUnlearn", dependencies: ["LetheCore", "LetheModels", "LetheWorld"], exclude: ["README.md"], swiftSettings: fast),
-        .target(name: "LetheEval", dependencies: ["LetheCore", "LetheModels", "LetheMedia", "LetheWorld", "LetheUnlearn"], swiftSettings: fast),
+        .target(name: "LetheEval", dependencies: ["LetheCore", "LetheModels", "LetheMedia", "LetheWorld", "LetheUnlearn"], exclude: ["README.md"], swiftSettings: fast),
         .executableTarget(name: "lethe", dependencies: [
             "LetheCore", "LetheModels", "LetheMedia", "LetheWorld", "LetheUnlearn", "LetheEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
