@@ -111,9 +111,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
 
     /// Linear warm-up, then a cosine from `lr` to `finalLr`.
     public func learningRate(step i: Int) -> Float {
-        if i < warmupSteps { return lr * Float(i + 1) / Float(warmupSteps) }
-        let progress = Float(i - warmupSteps) / Float(max(steps - warmupSteps, 1))
-        return finalLr + (lr - finalLr) * 0.5 * (1 + cos(Float.pi * min(progress, 1)))
+        WarmupCosineSchedule(peak: lr, final: finalLr, warmupSteps: warmupSteps, totalSteps: steps)(i)
     }
 
     /// Identifies the run in its checkpoint: resuming with other settings is refused.
