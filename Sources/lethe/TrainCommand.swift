@@ -48,7 +48,7 @@ struct DiffusionTrainOptions: ParsableArguments {
 
 struct TrainImage: LetheCommand {
     static let configuration = CommandConfiguration(
-        commandName: "image", abstract: "Train the text-to-image model (text encoder + UNet2D) from nothing.")
+        commandName: "image", abstract: "Train the text-to-image model (text encoder + UNet2D) from nothing, or on from init_from.")
     @OptionGroup var options: DiffusionTrainOptions
     func execute() throws { try options.run(kind: "image") }
 }
