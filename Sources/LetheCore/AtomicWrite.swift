@@ -15,6 +15,18 @@ public func writeAtomically(_ data: Data, to url: URL) throws {
     try writeAtomically(to: url) { tmp in try data.write(to: tmp) }
 }
 
+/// Removes temporary files that `writeAtomically(to: url)` left when its process was killed
+/// mid-write (a killed run cannot clean up after itself; the next run for the same file does).
+public func removeStaleTemporaries(of url: URL) {
+    let fm = FileManager.default
+    let dir = url.deletingLastPathComponent()
+    let prefix = ".\(url.lastPathComponent).tmp-"
+    for name in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasPrefix(prefix) {
+        // Another live process writing the same file is an error of the caller's (one run per checkpoint).
+        try? fm.removeItem(at: dir.appendingPathComponent(name))
+    }
+}
+
 /// Calls `write` with a temporary path beside `url`, then renames it into place. On any error the
 /// temporary file is removed and the target is left as it was.
 public func writeAtomically(to url: URL, _ write: (URL) throws -> Void) throws {

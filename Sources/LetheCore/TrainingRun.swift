@@ -74,6 +74,7 @@ public final class TrainingRun {
         var losses: [Float] = []
         var start = 0
         var resumedFrom: Int?
+        if let url = options.checkpoint { removeStaleTemporaries(of: url) }
         if options.resume, let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) {
             (start, losses) = try restore(from: url)
             resumedFrom = start

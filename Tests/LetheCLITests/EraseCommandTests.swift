@@ -101,6 +101,15 @@ final class EraseCommandTests: XCTestCase {
     /// Ctrl-C stops after the current step with a checkpoint and writes no model; --resume then
     /// finishes with exactly the weights of an uninterrupted run.
     func testInterruptedEraseResumesToTheUninterruptedResult() throws {
+        try assertStoppedEraseResumes(signal: SIGINT)
+    }
+
+    /// SIGKILL gives the run no chance to save: it resumes from its last periodic checkpoint.
+    func testKilledEraseResumesToTheUninterruptedResult() throws {
+        try assertStoppedEraseResumes(signal: SIGKILL)
+    }
+
+    private func assertStoppedEraseResumes(signal: Int32) throws {
         let dir = try scratch()
         let sd = pipelines.appendingPathComponent("sd_tiny")
         let recipe = dir.appendingPathComponent("steps.yaml")
@@ -121,14 +130,21 @@ final class EraseCommandTests: XCTestCase {
         try process.run()
         let deadline = Date().addingTimeInterval(60)
         while !FileManager.default.fileExists(atPath: checkpoint.path) && process.isRunning && Date() < deadline { usleep(20_000) }
-        kill(process.processIdentifier, SIGINT)
+        kill(process.processIdentifier, signal)
         process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 130, "the run should stop on SIGINT before its 4 steps")
+        if signal == SIGINT {
+            XCTAssertEqual(process.terminationStatus, 130, "the run should stop on SIGINT before its 4 steps")
+        } else {
+            XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run must be killed before its 4 steps")
+        }
+
         XCTAssertFalse(FileManager.default.fileExists(atPath: stopped.path), "an interrupted run writes no model")
         XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint.path))
 
         let resumed = try LetheProcess.run(args(stopped) + ["--resume"], timeout: 120)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp") || $0.hasPrefix(".") }
+        XCTAssertEqual(leftovers, [], "no half-written files or folders once the run has finished")
         XCTAssertTrue(resumed.stderr.contains("resumed from"), resumed.stderr)
         let weights = "text_encoder/model.safetensors"
         XCTAssertEqual(try Data(contentsOf: stopped.appendingPathComponent(weights)), try Data(contentsOf: straight.appendingPathComponent(weights)))

