@@ -92,9 +92,9 @@ def erase_step(repeats=10, warmup=2):
     transformers/diffusers on the same model folder, from the inputs lethe-bench dumped:
       L = mse(eps(x_t, t, enc(captions)), eps*(x_t, t, anchor)) + w * mse(eps(x_t', t', enc(p)), eps*(x_t', t', p))
     with eps* the frozen UNet on the ORIGINAL encoder's cached embeddings, only the recipe's
-    encoder subset training, AdamW with the recipe's settings. Returns seconds per step and the
-    loss of step 0 on Lethe's step-0 inputs (which must match Lethe's before a speed ratio means
-    anything)."""
+    encoder subset training, AdamW with the recipe's settings. Returns seconds per step, the loss
+    of step 0 on Lethe's step-0 inputs and the relative difference of its gradients from Lethe's
+    (which must agree before a speed ratio means anything)."""
     from diffusers import DDIMScheduler, UNet2DConditionModel
     from safetensors import safe_open
     from transformers import CLIPTextModel, CLIPTokenizer
@@ -160,9 +160,13 @@ def erase_step(repeats=10, warmup=2):
             loss = loss + F.mse_loss(drift, kept) * weight
         return loss
 
-    with torch.no_grad():
-        loss0 = loss_of(data["step0_sample"], data["step0_timesteps"].long(), *s0,
-                        json.loads(meta["step0_preserved_rows"])).item()
+    # Step 0 on Lethe's inputs: the loss, and the gradients (the first optimiser step uses them).
+    step0 = loss_of(data["step0_sample"], data["step0_timesteps"].long(), *s0, json.loads(meta["step0_preserved_rows"]))
+    step0.backward()
+    loss0 = step0.item()
+    diff = sum(((p.grad - data["grad.text_encoder." + n]) ** 2).sum() for n, p in trained.items())
+    norm = sum((data["grad.text_encoder." + n] ** 2).sum() for n in trained)
+    grad_rel = (diff / norm).sqrt().item()
 
     betas = json.loads(meta["betas"])
     opt = torch.optim.AdamW(list(trained.values()), lr=float(meta["lr"]), betas=(betas[0], betas[1]),
@@ -187,12 +191,12 @@ def erase_step(repeats=10, warmup=2):
         opt.step()
         return loss.item()
 
-    return median_time(step, repeats, warmup), loss0
+    return median_time(step, repeats, warmup), loss0, grad_rel
 
 
 def erase_entries():
-    seconds, loss0 = erase_step()
-    return {"erase_step": seconds, "erase_step_loss0": loss0}
+    seconds, loss0, grad_rel = erase_step()
+    return {"erase_step": seconds, "erase_step_loss0": loss0, "erase_step_grad_rel_diff": grad_rel}
 
 
 BENCHES = {"unet2d_train_step": unet2d_train_step, "unet2d_sample_forward": unet2d_sample_forward, "gemm_1024": gemm, "conv2d_fwd_bwd": conv2d, "attention_fwd_bwd": attention}

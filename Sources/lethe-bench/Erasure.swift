@@ -67,19 +67,22 @@ enum ErasureBench {
         var loss0: Float = .nan
         var times: [Double] = []
         for i in 0..<(warmup + repeats) {
-            let start = DispatchTime.now().uptimeNanoseconds
+            var start = DispatchTime.now().uptimeNanoseconds
             var rng = RandomGenerator(seed: recipe.seed, stream: UInt64(i))
             optimizer.zeroGrad()
             let batch = try method.makeBatch(step: i, rng: &rng, context: context)
             let loss = try method.loss(batch, context: context)
             loss.backward()
-            optimizer.step()
-            let value = loss.item
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             if i == 0 {
-                loss0 = value
-                try dumpStepZero(batch, loss: value, method: method, context: context, recipe: recipe, optimizer: optimizer)
+                // Outside the timing: the dump, with the gradients before the optimiser uses them.
+                let paused = DispatchTime.now().uptimeNanoseconds
+                loss0 = loss.item
+                try dumpStepZero(batch, loss: loss0, method: method, context: context, recipe: recipe, optimizer: optimizer)
+                start += DispatchTime.now().uptimeNanoseconds - paused
             }
+            optimizer.step()
+            _ = loss.item
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         let timed = times.dropFirst(warmup).sorted()
         return ["erase_step": timed[timed.count / 2], "erase_step_loss0": Double(loss0), "erase_step_prepare_s": prepareSeconds,
@@ -88,7 +91,8 @@ enum ErasureBench {
 
     /// Everything the PyTorch peer needs to compute step 0's loss from the same inputs and to
     /// draw later batches the same way: the generated images, the noised batch, its timesteps,
-    /// the prompts (and Lethe's token ids, to check the tokenizers agree), the recipe's settings.
+    /// the prompts (and Lethe's token ids, to check the tokenizers agree), the recipe's settings,
+    /// and the gradients of the trained tensors ("grad." + key), to check backward as well.
     static func dumpStepZero(_ batch: Anchor.Batch, loss: Float, method: Anchor, context: ErasureContext,
                              recipe: ErasureRecipe, optimizer: AdamW) throws {
         guard let dir = ProcessInfo.processInfo.environment["LETHE_BENCH_DUMP"], let images = method.images else { return }
@@ -114,11 +118,15 @@ enum ErasureBench {
             "weight_decay": "\(recipe.weightDecay)", "grad_clip": "\(recipe.gradClip)", "batch_size": "\(recipe.batchSize)",
             "preserve_per_step": "\(recipe.preservePerStep)", "preservation_weight": "\(recipe.preservationWeight)",
         ]
-        let tensors: [String: Tensor] = [
+        var tensors: [String: Tensor] = [
             "images": images.samples.count == 1 ? images.samples[0] : Tensor.concatenate(images.samples, axis: 0),
             "step0_sample": b.sample, "step0_timesteps": Tensor(shape: [b.timesteps.count], data: b.timesteps.map(Float.init)),
             "step0_input_ids": idTensor,
         ]
+        for (key, tensor) in context.trainedParameters {
+            guard let grad = tensor.grad else { throw BenchError("step 0 left no gradient on \(key)") }
+            tensors["grad." + key] = grad
+        }
         try SafeTensors.write(tensors, metadata: metadata, to: URL(fileURLWithPath: dir).appendingPathComponent("erase_step.safetensors"))
     }
 
