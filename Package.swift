@@ -34,7 +34,7 @@ let package = Package(
             "LetheCore", "LetheModels", "LetheMedia", "LetheWorld", "LetheUnlearn", "LetheEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
-        .executableTarget(name: "lethe-bench", dependencies: ["LetheCore", "LetheModels"], swiftSettings: fast),
+        .executableTarget(name: "lethe-bench", dependencies: ["LetheCore", "LetheModels", "LetheWorld", "LetheUnlearn"], swiftSettings: fast),
         .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LetheModelsTests", dependencies: ["LetheCore", "LetheModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LetheMediaTests", dependencies: ["LetheMedia"], resources: [.copy("Fixtures")]),

@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """PyTorch peer for scripts/bench: the same ops at the same shapes, 2 threads, median time.
 Prints one JSON object {name: seconds}. Developer tool: needs torch (pip), never used by tests."""
-import json, statistics, sys, time
+import json, os, statistics, sys, time
+
+# The machine is shared (training jobs at higher priority): with OpenMP's default active waiting,
+# every parallel region waits a whole time slice for a descheduled worker, which measured 3.3 s
+# instead of 0.15 s for one forward of the clip-world UNet at batch 2. Lethe's workers block
+# instead of spinning; the peer does too. Must be set before torch loads OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 import torch.nn.functional as F
 
@@ -81,8 +87,124 @@ def unet2d_sample_forward():
     return median_time(fwd, 5)
 
 
+def erase_step(repeats=10, warmup=2):
+    """The default erasure method's step (Lethe's Anchor: Sources/LetheUnlearn/Anchor.swift) in
+    transformers/diffusers on the same model folder, from the inputs lethe-bench dumped:
+      L = mse(eps(x_t, t, enc(captions)), eps*(x_t, t, anchor)) + w * mse(eps(x_t', t', enc(p)), eps*(x_t', t', p))
+    with eps* the frozen UNet on the ORIGINAL encoder's cached embeddings, only the recipe's
+    encoder subset training, AdamW with the recipe's settings. Returns seconds per step, the loss
+    of step 0 on Lethe's step-0 inputs and the relative difference of its gradients from Lethe's
+    (which must agree before a speed ratio means anything)."""
+    from diffusers import DDIMScheduler, UNet2DConditionModel
+    from safetensors import safe_open
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    dump = os.path.join(os.environ.get("LETHE_BENCH_DUMP", ""), "erase_step.safetensors")
+    if not os.path.exists(dump):
+        raise SystemExit(f"bench_torch: {dump} missing: run lethe-bench erase_step with LETHE_BENCH_DUMP set first")
+    with safe_open(dump, "pt") as f:
+        meta, data = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    if meta["method"] != "anchor":
+        raise SystemExit(f"bench_torch: erase_step implements the anchor loss, the dump is of {meta['method']}")
+    folder = meta["model"]
+    tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
+    encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder").eval()
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet").eval()
+    scheduler = DDIMScheduler.from_pretrained(folder, subfolder="scheduler")
+    unet.requires_grad_(False)
+    encoder.requires_grad_(False)
+
+    # encoder_subset mlp-last-attn: every layer's MLP plus the last layer's self-attention.
+    if meta["encoder_subset"] != "mlp-last-attn":
+        raise SystemExit(f"bench_torch: encoder_subset {meta['encoder_subset']} not implemented")
+    last = f"text_model.encoder.layers.{encoder.config.num_hidden_layers - 1}.self_attn."
+    # State-dict keys carry "text_model."; transformers 5's parameter names may not.
+    named = {n if n.startswith("text_model.") else "text_model." + n: p for n, p in encoder.named_parameters()}
+    trained = {n: p for n, p in named.items()
+               if (n.startswith("text_model.encoder.layers.") and ".mlp." in n) or n.startswith(last)}
+    lethe_keys = {k.removeprefix("text_encoder.") for k in json.loads(meta["trained_keys"])}
+    if set(trained) != lethe_keys:
+        raise SystemExit(f"bench_torch: trained tensors differ: {sorted(set(trained) ^ lethe_keys)}")
+    for p in trained.values():
+        p.requires_grad_(True)
+
+    def ids(prompts):
+        return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
+                         truncation=True, return_tensors="pt").input_ids
+
+    captions, anchor = json.loads(meta["captions"]), meta["anchor"]
+    preserve = json.loads(meta["preserve_prompts"])
+    s0 = [json.loads(meta[k]) for k in ("step0_captions", "step0_anchors", "step0_preserved")]
+    if not torch.equal(ids(s0[0] + s0[1] + s0[2]), data["step0_input_ids"].long()):
+        raise SystemExit("bench_torch: transformers' tokenizer gives other ids than Lethe's for the step-0 prompts")
+    # The original encoder's embeddings of the fixed prompts, once before training (as Lethe).
+    fixed = sorted(set([anchor] + preserve + captions))
+    with torch.no_grad():
+        cached = dict(zip(fixed, encoder(ids(fixed))[0]))
+
+    def original(prompts):
+        return torch.stack([cached[p] for p in prompts])
+
+    weight = float(meta["preservation_weight"])
+
+    def loss_of(sample, t, caps, anchors, preserved, rows):
+        with torch.no_grad():
+            target = unet(sample, t, encoder_hidden_states=original(anchors)).sample
+        pred = unet(sample, t, encoder_hidden_states=encoder(ids(caps))[0]).sample
+        loss = F.mse_loss(pred, target)
+        if preserved:
+            x, tp = sample[rows], t[rows]
+            with torch.no_grad():
+                kept = unet(x, tp, encoder_hidden_states=original(preserved)).sample
+            drift = unet(x, tp, encoder_hidden_states=encoder(ids(preserved))[0]).sample
+            loss = loss + F.mse_loss(drift, kept) * weight
+        return loss
+
+    # Step 0 on Lethe's inputs: the loss, and the gradients (the first optimiser step uses them).
+    step0 = loss_of(data["step0_sample"], data["step0_timesteps"].long(), *s0, json.loads(meta["step0_preserved_rows"]))
+    step0.backward()
+    loss0 = step0.item()
+    diff = sum(((p.grad - data["grad.text_encoder." + n]) ** 2).sum() for n, p in trained.items())
+    norm = sum((data["grad.text_encoder." + n] ** 2).sum() for n in trained)
+    grad_rel = (diff / norm).sqrt().item()
+
+    betas = json.loads(meta["betas"])
+    opt = torch.optim.AdamW(list(trained.values()), lr=float(meta["lr"]), betas=(betas[0], betas[1]),
+                            eps=float(meta["eps"]), weight_decay=float(meta["weight_decay"]))
+    if float(meta["grad_clip"]) != 0:
+        raise SystemExit("bench_torch: grad_clip not implemented (the default recipe has none)")
+    images, batch = data["images"], int(meta["batch_size"])
+    per_step = int(meta["preserve_per_step"]) if weight > 0 and preserve else 0
+    gen = torch.Generator().manual_seed(0)
+
+    def step():
+        # The batch as Lethe draws it: random images, a random caption each, uniform t, fresh noise.
+        pick = torch.randint(images.shape[0], (batch,), generator=gen)
+        caps = [captions[i] for i in torch.randint(len(captions), (batch,), generator=gen)]
+        t = torch.randint(scheduler.config.num_train_timesteps, (batch,), generator=gen)
+        x0 = images[pick]
+        sample = scheduler.add_noise(x0, torch.randn(x0.shape, generator=gen), t)
+        preserved = [preserve[i] for i in torch.randint(len(preserve), (per_step,), generator=gen)]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_of(sample, t, caps, [anchor] * batch, preserved, [i % batch for i in range(per_step)])
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return median_time(step, repeats, warmup), loss0, grad_rel
+
+
+def erase_entries():
+    seconds, loss0, grad_rel = erase_step()
+    return {"erase_step": seconds, "erase_step_loss0": loss0, "erase_step_grad_rel_diff": grad_rel}
+
+
 BENCHES = {"unet2d_train_step": unet2d_train_step, "unet2d_sample_forward": unet2d_sample_forward, "gemm_1024": gemm, "conv2d_fwd_bwd": conv2d, "attention_fwd_bwd": attention}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHES)
-    print(json.dumps({n: BENCHES[n]() for n in names if n in BENCHES}))
+    out = {n: BENCHES[n]() for n in names if n in BENCHES}
+    # Opt-in (needs a model folder and lethe-bench's dump); `erase` names all erasure entries.
+    if "erase" in names or "erase_step" in names:
+        out.update(erase_entries())
+    print(json.dumps(out))

@@ -120,6 +120,23 @@ func realSize() -> [String: Double] {
 
 let wanted = Set(CommandLine.arguments.dropFirst())
 var results: [String: Double] = [:]
+// The erasure entries need a trained model folder (see Erasure.swift); `erase` names all three.
+// The whole runs go first, while this process is small (see ErasureBench.measure).
+let erasure = wanted.contains("erase")
+do {
+    let whole = (erase: erasure || wanted.contains("erase_total"), transfer: erasure || wanted.contains("transfer_total"))
+    if whole.erase || whole.transfer {
+        FileHandle.standardError.write("bench: erase_total, transfer_total…\n".data(using: .utf8)!)
+        results.merge(try ErasureBench.wholeRuns(erase: whole.erase, transfer: whole.transfer)) { a, _ in a }
+    }
+    if erasure || wanted.contains("erase_step") {
+        FileHandle.standardError.write("bench: erase_step…\n".data(using: .utf8)!)
+        results.merge(try ErasureBench.step()) { a, _ in a }
+    }
+} catch {
+    FileHandle.standardError.write("bench: \(error)\n".data(using: .utf8)!)
+    exit(1)
+}
 if wanted.contains("realsize") {
     FileHandle.standardError.write("bench: realsize…\n".data(using: .utf8)!)
     results.merge(realSize()) { a, _ in a }
