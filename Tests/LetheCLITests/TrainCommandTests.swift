@@ -93,6 +93,51 @@ final class TrainCommandTests: XCTestCase {
         }
     }
 
+    /// The shipped models' chain: a first image stage, a second that regroups attention heads,
+    /// then a UNet-only stage and a video model beside it, all sharing one text encoder bit for bit.
+    func testStagesAndVideoModelShareTheTextEncoder() throws {
+        let dir = try temporaryDirectory()
+        let stage1 = dir.appendingPathComponent("stage1"), stage2 = dir.appendingPathComponent("stage2")
+        let stage3 = dir.appendingPathComponent("stage3"), video = dir.appendingPathComponent("video")
+        let first = try tinyImageRecipe(in: dir, steps: 2)
+        XCTAssertEqual(try LetheProcess.run(["train", "image", "--config", first.path, "--out", stage1.path], timeout: 300).status, 0)
+        func recipe(_ name: String, _ body: String) throws -> URL {
+            let url = dir.appendingPathComponent(name)
+            try (body + """
+
+            steps: 2
+            batch_size: 1
+            lr: 0.001
+            final_lr: 0.0001
+            warmup_steps: 1
+            weight_decay: 0.0
+            ema_decay: 0.0
+            max_grad_norm: 1.0
+            caption_dropout: 0.1
+            seed: 3
+            checkpoint_every: 1
+            """).write(to: url, atomically: true, encoding: .utf8)
+            return url
+        }
+        let regroup = try recipe("s2.yaml", "kind: image\ninit_from: \(stage1.path)\nattention_heads_per_block: [2, 4, 4]")
+        var run = try LetheProcess.run(["train", "image", "--config", regroup.path, "--out", stage2.path, "--dtype", "float16"], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let unetOnly = try recipe("s3.yaml", "kind: image\ninit_from: \(stage2.path)\ntrain_parameters: unet")
+        run = try LetheProcess.run(["train", "image", "--config", unetOnly.path, "--out", stage3.path, "--dtype", "float16"], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let videoRecipe = try recipe("v.yaml", "kind: video\ninit_from: \(stage2.path)\ntrain_parameters: temporal")
+        run = try LetheProcess.run(["train", "video", "--config", videoRecipe.path, "--out", video.path, "--dtype", "float16"], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+
+        let encoder = "text_encoder/model.safetensors", unet = "unet/diffusion_pytorch_model.safetensors"
+        let shared = try Data(contentsOf: stage2.appendingPathComponent(encoder))
+        XCTAssertEqual(try Data(contentsOf: stage3.appendingPathComponent(encoder)), shared, "stage 3 keeps the encoder")
+        XCTAssertEqual(try Data(contentsOf: video.appendingPathComponent(encoder)), shared, "the video model shares it")
+        XCTAssertNotEqual(try Data(contentsOf: stage3.appendingPathComponent(unet)), try Data(contentsOf: stage2.appendingPathComponent(unet)))
+        let config = try String(contentsOf: stage2.appendingPathComponent("unet/config.json"), encoding: .utf8)
+        XCTAssertTrue(config.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\n", with: "").contains("\"attention_head_dim\":[2,4,4]"), config)
+    }
+
     func testRecipeWithUnknownKeyOrWrongTypeIsRefused() throws {
         let dir = try temporaryDirectory()
         let unknown = try tinyImageRecipe(in: dir, extra: "learning_rate: 0.1")
