@@ -7,15 +7,18 @@
 #   transfer  erase on models/image, transfer the encoder into models/video, score the video model;
 #   video     erase directly on models/video (encoder trained against the video UNet), score it.
 # e.g. scripts/erasure_table.sh anchor:circle:transfer anchor:circle:video esd:striped:image
+# Rows already measured in DIR are not run again; --print-only prints the rows measured so far.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=out/erasure-table
 eval_args=""
+print_only=0
 rows=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out="$2"; shift ;;
         --eval-args) eval_args="$2"; shift ;;
+        --print-only) print_only=1 ;;
         *) rows+=("$1") ;;
     esac
     shift
@@ -25,6 +28,7 @@ scripts/setup.sh >/dev/null
 lethe=.build/release/lethe
 mkdir -p "$out"
 for row in "${rows[@]}"; do
+    [ $print_only = 1 ] && break
     IFS=: read -r method concept where <<< "$row"
     dir="$out/$method-$concept-$where"
     [ -f "$dir/eval.json" ] && { echo "== $row: already done ($dir)" >&2; continue; }
@@ -55,6 +59,8 @@ where_name = {"image": "image → image", "transfer": "image → video (transfer
 for row in rows:
     method, concept, where = row.split(":")
     d = os.path.join(out, f"{method}-{concept}-{where}")
+    if not os.path.exists(os.path.join(d, "eval.json")):
+        continue
     e = json.load(open(os.path.join(d, "eval.json")))
     r = json.load(open(os.path.join(d, "erased", "erase.json")))
     er, rt = e["erasure"], e["retention"]
