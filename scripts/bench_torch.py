@@ -108,8 +108,8 @@ def erase_step(repeats=10, warmup=2):
         raise SystemExit(f"bench_torch: erase_step implements the anchor loss, the dump is of {meta['method']}")
     folder = meta["model"]
     tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
-    encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder").eval()
-    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet").eval()
+    encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder").float().eval()
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet").float().eval()
     scheduler = DDIMScheduler.from_pretrained(folder, subfolder="scheduler")
     unet.requires_grad_(False)
     encoder.requires_grad_(False)
