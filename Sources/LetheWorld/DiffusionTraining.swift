@@ -137,11 +137,16 @@ public final class DiffusionTraining {
         func resolve(_ path: String) -> URL {
             path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseDirectory.appendingPathComponent(path)
         }
-        if recipe.isVideo {
-            let image = try DiffusionModel.load(directory: resolve(recipe.initFrom!))
-            guard let imageUNet = image.unet as? UNet2DConditionModel else {
-                throw ModelFolderError(recipe.initFrom!, "init_from must be an image model (UNet2DConditionModel)")
+        /// The image model a run starts from, with its UNet2D.
+        func imageModel(_ path: String) throws -> (DiffusionModel, UNet2DConditionModel) {
+            let image = try DiffusionModel.load(directory: resolve(path))
+            guard let unet = image.unet as? UNet2DConditionModel else {
+                throw ModelFolderError(path, "init_from must be an image model (UNet2DConditionModel)")
             }
+            return (image, unet)
+        }
+        if recipe.isVideo {
+            let (image, imageUNet) = try imageModel(recipe.initFrom!)
             let unet = try UNet3DConditionModel(inflating: imageUNet, rng: &rng)
             image.textEncoder.setTrainable(false)
             model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
@@ -149,10 +154,7 @@ public final class DiffusionTraining {
         } else if let start = recipe.initFrom {
             // Same weights, possibly a new head layout: the tensors keep their shapes, so the
             // state dict of the start model loads into the reconfigured UNet.
-            let image = try DiffusionModel.load(directory: resolve(start))
-            guard let imageUNet = image.unet as? UNet2DConditionModel else {
-                throw ModelFolderError(start, "init_from must be an image model (UNet2DConditionModel)")
-            }
+            let (image, imageUNet) = try imageModel(start)
             var unetConfig = imageUNet.config
             if let h = recipe.attentionHeadDim { unetConfig.attentionHeadDim = .shared(h) }
             if let h = recipe.attentionHeadsPerBlock { unetConfig.attentionHeadDim = .perBlock(h) }

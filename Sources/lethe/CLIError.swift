@@ -75,3 +75,12 @@ extension LetheCommand {
         }
     }
 }
+
+/// The `--dtype` of commands that write weights: their storage type (computation is float32 either way).
+func weightStorage(_ name: String) throws -> SafeTensors.WriteDType {
+    switch name {
+    case "float32": return .f32
+    case "float16": return .f16
+    default: throw CLIError("--dtype: expected float32 or float16, found \(name)")
+    }
+}

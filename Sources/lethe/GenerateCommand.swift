@@ -146,8 +146,7 @@ struct Convert: LetheCommand {
     var dtype = "float32"
 
     func execute() throws {
-        let types: [String: SafeTensors.WriteDType] = ["float32": .f32, "float16": .f16]
-        guard let storage = types[dtype] else { throw CLIError("--dtype: expected float32 or float16, found \(dtype)") }
+        let storage = try weightStorage(dtype)
         let m = try DiffusionModel.load(directory: URL(fileURLWithPath: model))
         try m.save(to: URL(fileURLWithPath: out), dtype: storage)
         print("wrote \(out)")

@@ -31,8 +31,7 @@ struct DiffusionTrainOptions: ParsableArguments {
     var dtype = "float32"
 
     func run(kind: String) throws {
-        let types: [String: SafeTensors.WriteDType] = ["float32": .f32, "float16": .f16]
-        guard let storage = types[dtype] else { throw CLIError("--dtype: expected float32 or float16, found \(dtype)") }
+        let storage = try weightStorage(dtype)
         let recipe = try DiffusionTrainingRecipe.load(from: URL(fileURLWithPath: config))
         guard recipe.kind == kind else {
             throw CLIError("\(config): key 'kind': this is a \(recipe.kind) recipe; use `lethe train \(recipe.kind)`")
