@@ -91,6 +91,7 @@ def erase_step(repeats=10, warmup=2):
     """The default erasure method's step (Lethe's Anchor: Sources/LetheUnlearn/Anchor.swift) in
     transformers/diffusers on the same model folder, from the inputs lethe-bench dumped:
       L = mse(eps(x_t, t, enc(captions)), eps*(x_t, t, anchor)) + w * mse(eps(x_t', t', enc(p)), eps*(x_t', t', p))
+          + m * (mse(enc(captions), enc*(anchor)) + mse(enc(p), enc*(p)))
     with eps* the frozen UNet on the ORIGINAL encoder's cached embeddings, only the recipe's
     encoder subset training, AdamW with the recipe's settings. Returns seconds per step, the loss
     of step 0 on Lethe's step-0 inputs and the relative difference of its gradients from Lethe's
@@ -146,18 +147,25 @@ def erase_step(repeats=10, warmup=2):
         return torch.stack([cached[p] for p in prompts])
 
     weight = float(meta["preservation_weight"])
+    text_weight = float(meta.get("embedding_weight", "0"))
 
     def loss_of(sample, t, caps, anchors, preserved, rows):
         with torch.no_grad():
             target = unet(sample, t, encoder_hidden_states=original(anchors)).sample
-        pred = unet(sample, t, encoder_hidden_states=encoder(ids(caps))[0]).sample
+        caption_states = encoder(ids(caps))[0]
+        pred = unet(sample, t, encoder_hidden_states=caption_states).sample
         loss = F.mse_loss(pred, target)
+        if text_weight > 0:
+            loss = loss + F.mse_loss(caption_states, original(anchors)) * text_weight
         if preserved:
             x, tp = sample[rows], t[rows]
             with torch.no_grad():
                 kept = unet(x, tp, encoder_hidden_states=original(preserved)).sample
-            drift = unet(x, tp, encoder_hidden_states=encoder(ids(preserved))[0]).sample
+            preserved_states = encoder(ids(preserved))[0]
+            drift = unet(x, tp, encoder_hidden_states=preserved_states).sample
             loss = loss + F.mse_loss(drift, kept) * weight
+            if text_weight > 0:
+                loss = loss + F.mse_loss(preserved_states, original(preserved)) * text_weight
         return loss
 
     # Step 0 on Lethe's inputs: the loss, and the gradients (the first optimiser step uses them).

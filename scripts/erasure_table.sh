@@ -8,6 +8,7 @@
 #   video     erase directly on models/video (encoder trained against the video UNet), score it.
 # e.g. scripts/erasure_table.sh anchor:circle:transfer anchor:circle:video esd:striped:image
 # Rows already measured in DIR are not run again; --print-only prints the rows measured so far.
+# The baseline's samples are generated once per baseline and kept in DIR/baseline-cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=out/erasure-table
@@ -40,14 +41,22 @@ for row in "${rows[@]}"; do
         video)    source=models/video; baseline=models/video ;;
         *) echo "erasure_table.sh: WHERE must be image, transfer or video, found '$where'" >&2; exit 1 ;;
     esac
-    $lethe erase --model "$source" --concept "$concept" --method "$method" --out "$dir/erased"
+    # A transfer row erases exactly as the image row of the same method and concept (same model,
+    # recipe and seed), so it reuses that erasure when the image row has run.
+    image_row="$out/$method-$concept-image/erased"
+    if [ "$where" = transfer ] && [ -f "$image_row/erase.json" ]; then
+        cp -r "$image_row" "$dir/erased"
+    else
+        $lethe erase --model "$source" --concept "$concept" --method "$method" --out "$dir/erased"
+    fi
     model="$dir/erased"
     if [ "$where" = transfer ]; then
         $lethe transfer --encoder "$dir/erased" --into models/video --out "$dir/video"
         model="$dir/video"
     fi
     # shellcheck disable=SC2086
-    $lethe eval --model "$model" --baseline "$baseline" --erased "$concept" --json "$dir/eval.json" --html "$dir/report.html" $eval_args
+    $lethe eval --model "$model" --baseline "$baseline" --erased "$concept" --json "$dir/eval.json" --html "$dir/report.html" \
+        --baseline-cache "$out/baseline-cache" $eval_args
 done
 python3 - "$out" "${rows[@]}" <<'PY'
 import json, os, sys

@@ -133,6 +133,7 @@ public final class ErasureEvaluator {
 
     public func evaluate(model: DiffusionModel, modelPath: String, baseline: DiffusionModel, baselinePath: String,
                          groups: ErasureGroups, detectorPath: String, samples: SampleOutput?,
+                         baselineCache: BaselineSampleCache? = nil, log: (String) -> Void = { _ in },
                          progress: (String, Int, Int) -> Void = { _, _, _ in }) throws -> ErasureEvaluation {
         let start = Date()
         try evaluator.checkCompatible(model, path: modelPath)
@@ -147,8 +148,13 @@ public final class ErasureEvaluator {
         let cases = evaluator.cases(entries)
         let caseIndex = Dictionary(grouping: cases.indices, by: { ErasureGroups.key(cases[$0].entry) })
 
-        func scores(_ m: DiffusionModel, label: String) throws -> ModelScores {
-            let s = try evaluator.generate(m, cases: cases) { progress(label, $0, $1) }
+        func scores(_ m: DiffusionModel, label: String, cache: BaselineSampleCache? = nil, folder: String = "") throws -> ModelScores {
+            func generate() throws -> Tensor { try evaluator.generate(m, cases: cases) { progress(label, $0, $1) } }
+            let config = evaluator.detector.config
+            let s = try cache.map {
+                try $0.samples(modelFolder: URL(fileURLWithPath: folder), cases: cases, options: evaluator.options,
+                               sampleSize: config.sampleSize, frames: m.isVideo ? config.frameCount : 1, log: log, make: generate)
+            } ?? generate()
             let scored = try evaluator.score(s, cases: cases)
             let evalCases = caseIndices(groups.target + groups.inDomain + groups.crossDomain, caseIndex)
             let fd = try evaluator.frechetDistance(
@@ -157,7 +163,7 @@ public final class ErasureEvaluator {
                 cases: evalCases.map { cases[$0] })
             return ModelScores(scored: scored, frechetDistance: fd)
         }
-        let base = try scores(baseline, label: "baseline")
+        let base = try scores(baseline, label: "baseline", cache: baselineCache, folder: baselinePath)
         let erased = try scores(model, label: "model")
 
         func rate(_ group: [PromptEntry], _ s: ModelScores, _ keep: (ConceptTrial) -> Bool) -> Double? {

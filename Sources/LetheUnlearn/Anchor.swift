@@ -5,7 +5,11 @@
 // `anchor_mode: in-context`, the caption itself with an anchor phrase in the concept's place), a bounded target in
 // the spirit of ESD with an anchor (DoCo, "A Concept is More Than a Word"); a preservation term
 // keeps other prompts' predictions on the same x_t equal to the original's:
-//   L = ‖ε_θ(x_t, c) − ε*(x_t, anchor)‖² + λ · ‖ε_θ(x_t, p) − ε*(x_t, p)‖².
+//   L = ‖ε_θ(x_t, c) − ε*(x_t, anchor)‖² + λ · ‖ε_θ(x_t, p) − ε*(x_t, p)‖²
+//       + μ · (‖E_θ(c) − E*(anchor)‖² + ‖E_θ(p) − E*(p)‖²),
+// E the text encoder's last hidden state. The prediction terms fit the UNet erased against; the
+// text-space terms (μ = embedding_weight) hold for every UNet that shares the encoder, so an
+// erasure made on the image model carries over to the video model.
 
 import LetheCore
 
@@ -53,17 +57,24 @@ public struct Anchor: ErasureMethod {
         let b = batch.images
         let anchors = b.anchoredCaptions.map { $0 ?? recipe.anchor }
         let target = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: anchors)
-        let prediction = context.trainedPrediction(b.sample, timesteps: b.timesteps,
-                                                   embedding: try context.trainedEmbedding(b.captions))
+        let captionEmbedding = try context.trainedEmbedding(b.captions)
+        let prediction = context.trainedPrediction(b.sample, timesteps: b.timesteps, embedding: captionEmbedding)
         var loss = prediction.mseLoss(target)
+        if recipe.embeddingWeight > 0 && recipe.params == .textEncoder {
+            loss = loss + captionEmbedding.mseLoss(context.originalEmbedding(anchors)) * recipe.embeddingWeight
+        }
         guard !batch.preserved.isEmpty else { return loss }
         let rows = batch.preserved.map { b.sample.slice(axis: 0, range: $0.row..<($0.row + 1)) }
         let x = rows.count == 1 ? rows[0].copy() : Tensor.concatenate(rows, axis: 0)
         let t = batch.preserved.map { b.timesteps[$0.row] }
         let prompts = batch.preserved.map(\.prompt)
         let kept = context.originalPrediction(x, timesteps: t, prompts: prompts)
-        let drift = context.trainedPrediction(x, timesteps: t, embedding: try context.trainedEmbedding(prompts))
+        let preservedEmbedding = try context.trainedEmbedding(prompts)
+        let drift = context.trainedPrediction(x, timesteps: t, embedding: preservedEmbedding)
         loss = loss + drift.mseLoss(kept) * recipe.preservationWeight
+        if recipe.embeddingWeight > 0 && recipe.params == .textEncoder {
+            loss = loss + preservedEmbedding.mseLoss(context.originalEmbedding(prompts)) * recipe.embeddingWeight
+        }
         return loss
     }
 }

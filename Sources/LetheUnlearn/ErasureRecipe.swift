@@ -163,12 +163,17 @@ public struct ErasureRecipe: Equatable, Sendable {
     public var preserve: [String]
     /// Preservation prompts per step.
     public var preservePerStep: Int
+    /// Weight of the anchor method's text-space terms: the concept captions' encoder output pulled
+    /// to the frozen encoder's output for their anchors, the preserved prompts' kept as they were.
+    /// The prediction terms fit the UNet the erasure runs against; these hold for any UNet that
+    /// shares the encoder, which is what a transfer needs.
+    public var embeddingWeight: Float
 
     public static let keys = [
         "method", "params", "encoder_subset", "steps", "lr", "betas", "weight_decay", "grad_clip", "batch_size", "seed",
         "checkpoint_every", "templates", "phrasings", "eta", "ddim_steps", "guidance", "ema_decay", "images",
         "generation_steps", "generation_guidance", "frames", "anchor", "anchor_mode", "anchor_phrases", "preservation_weight", "preserve",
-        "preserve_per_step",
+        "preserve_per_step", "embedding_weight",
     ]
 
     /// The built-in defaults of `method` (what configs/erase/<method>.yaml says).
@@ -178,7 +183,8 @@ public struct ErasureRecipe: Equatable, Sendable {
             betas: [0.9, 0.999], weightDecay: 0, gradClip: 0, batchSize: 1, seed: 0, checkpointEvery: 50,
             templates: .standard, phrasings: [.keyword, .synonym, .description], eta: 1, ddimSteps: 20, guidance: 3,
             emaDecay: 0.99, images: 4, generationSteps: 25, generationGuidance: 5, frames: 8, anchor: "a shape",
-            anchorMode: .prompt, anchorPhrases: .standard, preservationWeight: 1, preserve: [], preservePerStep: 4)
+            anchorMode: .prompt, anchorPhrases: .standard, preservationWeight: 1, preserve: [], preservePerStep: 4,
+            embeddingWeight: 0)
         switch method {
         case .esd:
             r.steps = 200
@@ -218,7 +224,7 @@ public struct ErasureRecipe: Equatable, Sendable {
             "anchor_phrases": ["object": anchorPhrases.object, "color": anchorPhrases.color, "style": anchorPhrases.style,
                                "motion": anchorPhrases.motion],
             "preservation_weight": decimal(preservationWeight), "preserve": preserve,
-            "preserve_per_step": preservePerStep,
+            "preserve_per_step": preservePerStep, "embedding_weight": decimal(embeddingWeight),
         ]
     }
 
@@ -251,6 +257,7 @@ public struct ErasureRecipe: Equatable, Sendable {
         guard generationSteps >= 1 else { throw fail("generation_steps", "expected at least 1, found \(generationSteps)") }
         guard frames >= 1 else { throw fail("frames", "expected at least 1, found \(frames)") }
         guard preservationWeight >= 0 else { throw fail("preservation_weight", "expected a non-negative number, found \(preservationWeight)") }
+        guard embeddingWeight >= 0 else { throw fail("embedding_weight", "expected a non-negative number, found \(embeddingWeight)") }
         guard preservePerStep >= 0 else { throw fail("preserve_per_step", "expected 0 or more, found \(preservePerStep)") }
         if method == .fewshot && params != .textEncoder {
             throw fail("params", "few-shot erasing trains the text encoder only (Liu & Tan); use text-encoder, or esd/sdd/anchor for \(params.rawValue)")
@@ -338,6 +345,7 @@ public struct ErasureRecipe: Equatable, Sendable {
         if let v = file.preservationWeight { r.preservationWeight = Float(v) }
         if let v = file.preserve { r.preserve = v }
         if let v = file.preservePerStep { r.preservePerStep = v }
+        if let v = file.embeddingWeight { r.embeddingWeight = Float(v) }
         try r.validate(source: source)
         return r
     }
@@ -397,6 +405,7 @@ public struct ErasureRecipeFile: Recipe, Equatable {
     public var preservationWeight: Double?
     public var preserve: [String]?
     public var preservePerStep: Int?
+    public var embeddingWeight: Double?
 
     public static var keys: [String] { ErasureRecipe.keys }
 
@@ -407,6 +416,7 @@ public struct ErasureRecipeFile: Recipe, Equatable {
         case generationSteps = "generation_steps", generationGuidance = "generation_guidance", frames, anchor
         case anchorMode = "anchor_mode", anchorPhrases = "anchor_phrases"
         case preservationWeight = "preservation_weight", preserve, preservePerStep = "preserve_per_step"
+        case embeddingWeight = "embedding_weight"
     }
 
     public init() {}

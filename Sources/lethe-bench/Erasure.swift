@@ -117,6 +117,7 @@ enum ErasureBench {
             "lr": "\(recipe.lr)", "betas": try json(recipe.betas.map(Double.init)), "eps": "\(optimizer.eps)",
             "weight_decay": "\(recipe.weightDecay)", "grad_clip": "\(recipe.gradClip)", "batch_size": "\(recipe.batchSize)",
             "preserve_per_step": "\(recipe.preservePerStep)", "preservation_weight": "\(recipe.preservationWeight)",
+            "embedding_weight": "\(recipe.embeddingWeight)",
         ]
         var tensors: [String: Tensor] = [
             "images": images.samples.count == 1 ? images.samples[0] : Tensor.concatenate(images.samples, axis: 0),

@@ -54,6 +54,9 @@ struct Eval: LetheCommand {
     var limit = 0
     @Option(parsing: .unconditional, help: "Erasure mode: GIFs of each model to write beside the JSON.")
     var samples = 4
+    @Option(name: .customLong("baseline-cache"),
+            help: "Erasure mode: a folder that keeps the baseline's samples between evals (same baseline folder, prompts, seeds and settings: generated once).")
+    var baselineCache: String?
     @Option(help: "Where to write the JSON report.")
     var json: String
     @Option(help: "Also write an HTML report of the JSON.")
@@ -114,7 +117,9 @@ struct Eval: LetheCommand {
                                                        relativeTo: folder)
             let report = try ErasureEvaluator(evaluator: evaluator, concept: concept).evaluate(
                 model: scored, modelPath: model, baseline: original, baselinePath: baseline, groups: groups,
-                detectorPath: detector, samples: output) { label, done, total in log("eval: \(label) \(done)/\(total)") }
+                detectorPath: detector, samples: output,
+                baselineCache: baselineCache.map { BaselineSampleCache(directory: URL(fileURLWithPath: $0)) }, log: log
+            ) { label, done, total in log("eval: \(label) \(done)/\(total)") }
             data = try encode(report)
             log("eval: target \(pct(report.erasure.target)) (baseline \(pct(report.erasure.targetBaseline))), "
                 + "in-domain \(pct(report.retention.inDomain)), cross-domain \(pct(report.retention.crossDomain)) "

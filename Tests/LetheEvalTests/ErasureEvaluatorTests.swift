@@ -82,4 +82,50 @@ final class ErasureEvaluatorTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(s.model).path))
         }
     }
+
+    /// The baseline's samples are generated once per (folder bytes, cases, settings): a second
+    /// eval reads them and reports the same; another folder, other settings or other prompts do not hit.
+    func testBaselineCacheIsUsedOnlyForTheSameInputs() throws {
+        let fixture = EvalFixtures.repoRoot.appendingPathComponent("Tests/LetheModelsTests/Fixtures/pipeline/sd_tiny")
+        let dir = EvalFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let folder = dir.appendingPathComponent("model")
+        try FileManager.default.copyItem(at: fixture, to: folder)
+        let model = try DiffusionModel.load(directory: folder)
+        var options = EvaluationOptions()
+        options.steps = 2
+        let evaluator = ModelEvaluator(detector: EvalFixtures.tinyDetector(), options: options)
+        let eval = try PromptSet.parse("""
+            {"prompt": "a red circle", "object": "circle", "color": "red"}
+            {"prompt": "a blue star", "object": "star", "color": "blue"}
+            """, source: "e", name: "e").entries
+        let concept = NamedConcept(family: .object, keyword: "circle")
+        let groups = ErasureGroups(concept: concept, eval: eval, heldout: [], perGroup: nil)
+        let cache = BaselineSampleCache(directory: dir.appendingPathComponent("cache"))
+        var messages: [String] = []
+        func run() throws -> ErasureEvaluation {
+            try ErasureEvaluator(evaluator: evaluator, concept: concept).evaluate(
+                model: model, modelPath: "a", baseline: model, baselinePath: folder.path, groups: groups, detectorPath: "d",
+                samples: nil, baselineCache: cache, log: { messages.append($0) })
+        }
+        let first = try run()
+        XCTAssertTrue(messages.isEmpty, "\(messages)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: cache.directory.path)
+        XCTAssertEqual(files.count, 1)
+        let second = try run()
+        XCTAssertEqual(messages.count, 1, "the second eval reads the cache")
+        XCTAssertEqual(second.erasure, first.erasure)
+        XCTAssertEqual(second.retention, first.retention)
+
+        let cases = evaluator.cases(groups.all)
+        let key = try cache.url(modelFolder: folder, cases: cases, options: options, sampleSize: 32, frames: 1)
+        var other = options
+        other.guidance = 3
+        XCTAssertNotEqual(try cache.url(modelFolder: folder, cases: cases, options: other, sampleSize: 32, frames: 1), key)
+        XCTAssertNotEqual(try cache.url(modelFolder: folder, cases: Array(cases.prefix(1)), options: options, sampleSize: 32, frames: 1), key)
+        let config = folder.appendingPathComponent("scheduler/scheduler_config.json")
+        try (try String(contentsOf: config, encoding: .utf8) + " ").write(to: config, atomically: true, encoding: .utf8)
+        XCTAssertNotEqual(try cache.url(modelFolder: folder, cases: cases, options: options, sampleSize: 32, frames: 1), key,
+                          "a changed file in the model folder")
+    }
 }

@@ -76,7 +76,8 @@ final class ErasureMethodTests: XCTestCase {
 
     func testAnchorLossMatchesTheAnchorAndKeepsOthers() throws {
         let model = try TinyWorld.makeModel(video: false)
-        let recipe = TinyWorld.recipe(.anchor)
+        var recipe = TinyWorld.recipe(.anchor)
+        recipe.embeddingWeight = 0  // the prediction terms alone; the text-space term has its own test
         let method = Anchor(targets: try targets(["star"], recipe: recipe, model: model), recipe: recipe)
         XCTAssertFalse(method.preservePrompts.contains("a star"))
         XCTAssertTrue(method.preservePrompts.contains("a circle"))
@@ -91,10 +92,41 @@ final class ErasureMethodTests: XCTestCase {
         XCTAssertLessThan(after, before * 0.9)
     }
 
+    /// embedding_weight μ adds μ·‖E_θ(c) − E*(anchor)‖² (and the preserved prompts' drift, zero at
+    /// the start); descending it brings the concept captions' encoder output to the anchor's.
+    func testAnchorTextSpaceTermPullsCaptionEmbeddingsToTheAnchor() throws {
+        let model = try TinyWorld.makeModel(video: false)
+        var recipe = TinyWorld.recipe(.anchor)
+        recipe.embeddingWeight = 0.5
+        recipe.lr = 3e-3
+        let method = Anchor(targets: try targets(["star"], recipe: recipe, model: model), recipe: recipe)
+        var captions: [String] = []
+        var gapBefore: Float = 0
+        var anchorEmbedding: Tensor?
+        let (before, after) = try descend(method, model: model, recipe: recipe, steps: 5) { batch, context, loss in
+            let b = batch.images
+            captions = b.captions
+            let anchors = b.captions.map { _ in recipe.anchor }
+            let concept = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: b.captions)
+            let anchor = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: anchors)
+            anchorEmbedding = context.originalEmbedding(anchors).copy()
+            gapBefore = context.originalEmbedding(b.captions).mseLoss(anchorEmbedding!).item
+            XCTAssertGreaterThan(gapBefore, 0)
+            XCTAssertEqual(loss, concept.mseLoss(anchor).item + 0.5 * gapBefore, accuracy: 1e-4 * loss)
+        }
+        XCTAssertLessThan(after, before * 0.9)
+        let context = try ErasureContext(model: model, parameterSet: recipe.params, encoderSubset: recipe.encoderSubset,
+                                         fixedPrompts: method.fixedPrompts, frames: recipe.frames, seed: recipe.seed)
+        // A fresh context encodes with the trained weights (only its trained embeddings are used).
+        let gapAfter = try context.trainedEmbedding(captions).mseLoss(anchorEmbedding!).item
+        XCTAssertLessThan(gapAfter, gapBefore * 0.9)
+    }
+
     func testInContextAnchorTargetsTheCaptionWithoutTheConcept() throws {
         let model = try TinyWorld.makeModel(video: false)
         var recipe = TinyWorld.recipe(.anchor)
         recipe.anchorMode = .inContext
+        recipe.embeddingWeight = 0
         recipe.preservationWeight = 0
         recipe.lr = 1e-3  // one word apart, caption and anchor start close: small steps
         let method = Anchor(targets: try targets(["green"], recipe: recipe, model: model), recipe: recipe)

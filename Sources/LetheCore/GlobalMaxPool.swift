@@ -3,8 +3,6 @@
 // the object and whatever else the frame holds. An average over the frame would dilute a small
 // object by its area and mix the two objects of a pair into one feature.
 
-import LetheCore
-
 extension Tensor {
     /// [N, C, H, W] → [N, C]: each channel's largest value. The gradient goes to the first
     /// position holding the maximum (as PyTorch's max pooling).
