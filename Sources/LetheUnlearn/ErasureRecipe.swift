@@ -205,6 +205,7 @@ public struct ErasureRecipe: Equatable, Sendable {
             r.betas = [0.9, 0.98]
             r.batchSize = 2
             r.images = 8
+            r.embeddingWeight = 1
         }
         return r
     }
