@@ -51,3 +51,29 @@ public func writeAtomically(to url: URL, _ write: (URL) throws -> Void) throws {
         throw FileWriteError.cannotWrite(path: url.path, reason: "\(error.localizedDescription)")
     }
 }
+
+/// Calls `write` with an empty staging folder beside `directory`, then moves it into place
+/// (replacing an older folder of that name only once the new one is whole). On any error the
+/// staging folder is removed and `directory` is left as it was.
+public func writeDirectoryAtomically(to directory: URL, _ write: (URL) throws -> Void) throws {
+    let fm = FileManager.default
+    let parent = directory.deletingLastPathComponent()
+    try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+    let staging = parent.appendingPathComponent(".\(directory.lastPathComponent).partial-\(getpid())")
+    try? fm.removeItem(at: staging)
+    do {
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        try write(staging)
+        if fm.fileExists(atPath: directory.path) {
+            let old = parent.appendingPathComponent(".\(directory.lastPathComponent).old-\(getpid())")
+            try fm.moveItem(at: directory, to: old)
+            try fm.moveItem(at: staging, to: directory)
+            try? fm.removeItem(at: old)
+        } else {
+            try fm.moveItem(at: staging, to: directory)
+        }
+    } catch {
+        try? fm.removeItem(at: staging)
+        throw error
+    }
+}

@@ -26,6 +26,21 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// (1/N)·Σ_b w_b·Σ_i (self_bi − target_bi)² over samples b of the first axis: the mean squared
+    /// error with one weight per sample (min-SNR weighting of a diffusion loss). Built from the
+    /// plain MSE of √w-scaled tensors, so it has that loss's gradients; weights must be ≥ 0.
+    public func weightedMSELoss(_ target: Tensor, sampleWeights: [Float]) -> Tensor {
+        precondition(shape == target.shape, "weightedMSELoss: input \(shape) and target \(target.shape) differ")
+        precondition(rank >= 1 && sampleWeights.count == shape[0] && sampleWeights.allSatisfy { $0 >= 0 },
+                     "weightedMSELoss: \(sampleWeights.count) non-negative weights for \(shape)")
+        var scaleShape = Array(repeating: 1, count: rank)
+        scaleShape[0] = shape[0]
+        let scale = Tensor(shape: scaleShape, data: sampleWeights.map { $0.squareRoot() })
+        return (self * scale).mseLoss(target * scale)
+    }
+}
+
 /// Mean over rows of −log softmax(logits)[label] (`F.cross_entropy(logits, labels)`):
 /// logits [N, C], one class index in 0..<C per row.
 public func crossEntropy(logits: Tensor, labels: [Int]) -> Tensor {

@@ -3,7 +3,10 @@
 
 import Foundation
 
-public let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+/// Threads for Lethe's own loops: LETHE_THREADS when set (e.g. 1 for two runs side by side on
+/// two cores), otherwise every active core.
+public let coreCount = max(1, ProcessInfo.processInfo.environment["LETHE_THREADS"].flatMap { Int($0) }
+    ?? ProcessInfo.processInfo.activeProcessorCount)
 
 /// Calls `body` on disjoint sub-ranges covering 0..<count, in parallel when count ≥ 2·grain.
 @inline(__always)

@@ -74,7 +74,15 @@ public final class TrainingRun {
         var losses: [Float] = []
         var start = 0
         var resumedFrom: Int?
-        if let url = options.checkpoint { removeStaleTemporaries(of: url) }
+        if let url = options.checkpoint {
+            let folder = url.deletingLastPathComponent()
+            do {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            } catch {
+                throw TrainingError("\(url.path): cannot create the checkpoint's folder \(folder.path) (\(error.localizedDescription))")
+            }
+            removeStaleTemporaries(of: url)
+        }
         if options.resume, let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) {
             (start, losses) = try restore(from: url)
             resumedFrom = start

@@ -98,13 +98,8 @@ public final class DiffusionModel {
     /// beside `directory` and moved into place, so a failed save leaves no half-written model.
     /// `dtype` is the weights' storage type (float16 halves the files; Lethe computes in float32 either way).
     public func save(to directory: URL, dtype: SafeTensors.WriteDType = .f32) throws {
-        let fm = FileManager.default
-        let parent = directory.deletingLastPathComponent()
-        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-        let staging = parent.appendingPathComponent(".\(directory.lastPathComponent).partial-\(getpid())")
-        try? fm.removeItem(at: staging)
-        do {
-            try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        try writeDirectoryAtomically(to: directory) { staging in
+            let fm = FileManager.default
             try tokenizer.save(to: staging.appendingPathComponent("tokenizer"))
             try textEncoder.save(to: staging.appendingPathComponent("text_encoder"), dtype: dtype)
             switch unet {
@@ -124,17 +119,6 @@ public final class DiffusionModel {
                 }
             }
             try index.write(to: staging.appendingPathComponent(Self.indexName))
-            if fm.fileExists(atPath: directory.path) {
-                let old = parent.appendingPathComponent(".\(directory.lastPathComponent).old-\(getpid())")
-                try fm.moveItem(at: directory, to: old)
-                try fm.moveItem(at: staging, to: directory)
-                try? fm.removeItem(at: old)
-            } else {
-                try fm.moveItem(at: staging, to: directory)
-            }
-        } catch {
-            try? fm.removeItem(at: staging)
-            throw error
         }
     }
 }

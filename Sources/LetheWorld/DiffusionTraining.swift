@@ -15,7 +15,8 @@ import LetheModels
 public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public static let keys = [
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
-        "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "train_parameters",
+        "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
+        "snr_gamma",
         "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
@@ -43,10 +44,17 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// The image model a video model starts from; for an image recipe, an image model whose
     /// weights start the run (a second stage, e.g. after changing the attention head layout).
     public var initFrom: String?
+    /// A folder with `text_encoder/` and `tokenizer/` (from `lethe train text`) that a fresh image
+    /// model starts from; with `train_parameters: unet` it stays frozen.
+    public var textEncoderFrom: String?
     /// Image: "all" (default) or "unet" (the text encoder stays frozen, e.g. so a video model
     /// trained beside it keeps the same encoder). Video: "all" or "temporal" (only the temporal
     /// layers); a video model's text encoder is always frozen.
     public var trainParameters: String?
+    /// Min-SNR-γ loss weighting (Hang et al. 2023; diffusers' `snr_gamma`): each sample's
+    /// ε-loss is weighted by min(SNR(t), γ)/SNR(t), so nearly clean timesteps, which teach little
+    /// about shapes, stop dominating the gradient. nil: the plain mean.
+    public var snrGamma: Float?
     public var textHiddenSize: Int?
     public var textLayers: Int?
     public var textHeads: Int?
@@ -64,7 +72,8 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case kind, steps, batchSize = "batch_size", lr, finalLr = "final_lr", warmupSteps = "warmup_steps"
         case weightDecay = "weight_decay", emaDecay = "ema_decay", maxGradNorm = "max_grad_norm"
         case captionDropout = "caption_dropout", seed, checkpointEvery = "checkpoint_every", tokenizer
-        case initFrom = "init_from", trainParameters = "train_parameters", textHiddenSize = "text_hidden_size"
+        case initFrom = "init_from", textEncoderFrom = "text_encoder_from", trainParameters = "train_parameters"
+        case snrGamma = "snr_gamma", textHiddenSize = "text_hidden_size"
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
@@ -97,13 +106,17 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
             guard ["all", "unet", nil].contains(trainParameters) else {
                 throw bad("train_parameters", "expected all or unet, found \(trainParameters!)")
             }
-            guard trainParameters != "unet" || initFrom != nil else {
-                throw bad("train_parameters", "unet alone trains only from a model given in init_from")
+            guard trainParameters != "unet" || initFrom != nil || textEncoderFrom != nil else {
+                throw bad("train_parameters", "unet alone trains only from a model given in init_from or a text encoder in text_encoder_from")
             }
-            guard tokenizer != nil || initFrom != nil else {
-                throw bad("tokenizer", "an image recipe needs a tokenizer folder (or init_from, a model to start from)")
+            guard tokenizer != nil || initFrom != nil || textEncoderFrom != nil else {
+                throw bad("tokenizer", "an image recipe needs a tokenizer folder (or init_from, a model to start from, or text_encoder_from)")
+            }
+            guard initFrom == nil || textEncoderFrom == nil else {
+                throw bad("text_encoder_from", "init_from already brings a text encoder; give one of the two")
             }
         }
+        if let g = snrGamma, !(g > 0) { throw bad("snr_gamma", "expected a positive number, found \(g)") }
         if let s = betaSchedule, BetaSchedule(rawValue: s) == nil {
             throw bad("beta_schedule", "expected one of \(BetaSchedule.allCases.map(\.rawValue).joined(separator: ", ")), found \(s)")
         }
@@ -164,27 +177,25 @@ public final class DiffusionTraining {
             model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
                                    schedulerConfig: image.schedulerConfig)
         } else {
-            let tokenizer = try CLIPTokenizer(directory: resolve(recipe.tokenizer!))
-            var text = CLIPTextConfig()
-            text.vocabSize = tokenizer.vocabularySize
-            text.maxPositionEmbeddings = tokenizer.modelMaxLength
-            text.hiddenSize = recipe.textHiddenSize ?? 128
-            text.intermediateSize = recipe.textIntermediateSize ?? 4 * text.hiddenSize
-            text.numHiddenLayers = recipe.textLayers ?? 3
-            text.numAttentionHeads = recipe.textHeads ?? 4
-            text.projectionDim = text.hiddenSize
-            text.padTokenId = tokenizer.padTokenId
-            text.bosTokenId = tokenizer.bosTokenId
-            text.eosTokenId = tokenizer.eosTokenId
-            try text.validate(source: "recipe text encoder")
-            var unetConfig = UNet2DConfig.clipWorld(crossAttentionDim: text.hiddenSize)
+            let tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel
+            if let from = recipe.textEncoderFrom {
+                tokenizer = try CLIPTokenizer(directory: resolve(from).appendingPathComponent("tokenizer"))
+                textEncoder = try CLIPTextModel.load(directory: resolve(from).appendingPathComponent("text_encoder"))
+            } else {
+                tokenizer = try CLIPTokenizer(directory: resolve(recipe.tokenizer!))
+                let hidden = recipe.textHiddenSize ?? 128
+                let text = try worldTextEncoderConfig(tokenizer: tokenizer, hiddenSize: hidden, layers: recipe.textLayers ?? 3,
+                                                      heads: recipe.textHeads ?? 4, intermediateSize: recipe.textIntermediateSize ?? 4 * hidden)
+                textEncoder = CLIPTextModel(config: text, rng: &rng)
+            }
+            var unetConfig = UNet2DConfig.clipWorld(crossAttentionDim: textEncoder.config.hiddenSize)
             if let c = recipe.blockOutChannels { unetConfig.blockOutChannels = c }
             if let h = recipe.attentionHeadDim { unetConfig.attentionHeadDim = .shared(h) }
             if let h = recipe.attentionHeadsPerBlock { unetConfig.attentionHeadDim = .perBlock(h) }
             if let g = recipe.normNumGroups { unetConfig.normNumGroups = g }
             var scheduler = SchedulerConfig()
             scheduler.betaSchedule = BetaSchedule(rawValue: recipe.betaSchedule ?? "squaredcos_cap_v2")!
-            model = DiffusionModel(tokenizer: tokenizer, textEncoder: CLIPTextModel(config: text, rng: &rng),
+            model = DiffusionModel(tokenizer: tokenizer, textEncoder: textEncoder,
                                    unet: try UNet2DConditionModel(config: unetConfig, rng: &rng), schedulerConfig: scheduler)
         }
         dataset = .v1(seed: recipe.seed)
@@ -284,6 +295,15 @@ public final class DiffusionTraining {
             for j in base..<(base + perSample) { noisy.pointer[j] = a * x0.pointer[j] + s * noise.pointer[j] }
         }
         let prediction = model.unet.predict(sample: noisy, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)
-        return prediction.mseLoss(noise)
+        guard let gamma = recipe.snrGamma else { return prediction.mseLoss(noise) }
+        return prediction.weightedMSELoss(noise, sampleWeights: timesteps.map {
+            minSNRWeight(alphaCumprod: schedule.alphasCumprod[$0], gamma: gamma)
+        })
     }
+}
+
+/// min(SNR, γ)/SNR for ε-prediction, SNR = ᾱ/(1 − ᾱ) (diffusers' compute_snr and its weighting).
+public func minSNRWeight(alphaCumprod abar: Float, gamma: Float) -> Float {
+    let snr = abar / max(1 - abar, 1e-12)
+    return min(snr, gamma) / max(snr, 1e-12)
 }

@@ -39,6 +39,18 @@ public struct WorldDataset: Sendable {
                             excludedPrompts: PromptSetGenerator.exclusions([sets.eval, sets.heldout]))
     }
 
+    /// Captions only (no rendering), for training a text encoder: batch `index` of `size`, a
+    /// share `clipShare` of them written for clips (with motions), the rest for images.
+    public func captions(_ index: Int, size: Int, clipShare: Float) -> [PromptEntry] {
+        precondition(size > 0 && index >= 0, "caption batch \(index) of size \(size)")
+        var rng = RandomGenerator(seed: seed ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15) ^ 0x7E47)
+        return (0..<size).map { _ in
+            var item = rng.fork()
+            let mode: WorldMode = item.nextFloat() < clipShare ? .clip : .image
+            return writer.caption(for: sampler.sample(mode, rng: &item), rng: &item)
+        }
+    }
+
     /// Batch number `index` of `size` samples. Specs and captions are drawn in order from one
     /// generator; rendering runs on all cores.
     public func batch(_ index: Int, size: Int, mode: WorldMode) -> WorldBatch {

@@ -1,4 +1,4 @@
-// `lethe train image|video|detector`: the world's models trained from YAML recipes (configs/train). Each
+// `lethe train text|image|video|detector`: the world's models trained from YAML recipes (configs/train). Each
 // runs on TrainingRun: progress on stderr, an atomic checkpoint, exact --resume, SIGINT stops cleanly.
 
 import ArgumentParser
@@ -10,7 +10,7 @@ import LetheWorld
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the world's models from a recipe (configs/train/*.yaml).",
-        subcommands: [TrainImage.self, TrainVideo.self, TrainDetector.self])
+        subcommands: [TrainText.self, TrainImage.self, TrainVideo.self, TrainDetector.self])
 }
 
 /// What the image and video subcommands share: a recipe, an output folder and a checkpoint beside it.
@@ -30,18 +30,44 @@ struct DiffusionTrainOptions: ParsableArguments {
     @Option(help: "Storage type of the saved weights: float32 or float16 (training is float32 either way).")
     var dtype = "float32"
 
+    var output: URL { URL(fileURLWithPath: out) }
+    var checkpointURL: URL { URL(fileURLWithPath: checkpoint ?? output.standardized.path + ".checkpoint.safetensors") }
+    var baseDirectory: URL { URL(fileURLWithPath: FileManager.default.currentDirectoryPath) }
+
+    /// Refuses a recipe of another kind than the subcommand's.
+    func checkKind(_ found: String, _ kind: String) throws {
+        guard found == kind else {
+            throw CLIError("\(config): key 'kind': this is a \(found) recipe; use `lethe train \(found)`")
+        }
+    }
+
+    /// The end of every run: exit 130 when stopped, else the finished run's checkpoint goes.
+    func finish(_ result: TrainingResult) throws {
+        if result.interrupted { throw ExitCode(130) }
+        try? FileManager.default.removeItem(at: checkpointURL)
+    }
+
     func run(kind: String) throws {
         let storage = try weightStorage(dtype)
         let recipe = try DiffusionTrainingRecipe.load(from: URL(fileURLWithPath: config))
-        guard recipe.kind == kind else {
-            throw CLIError("\(config): key 'kind': this is a \(recipe.kind) recipe; use `lethe train \(recipe.kind)`")
-        }
-        let output = URL(fileURLWithPath: out)
-        let checkpointURL = URL(fileURLWithPath: checkpoint ?? output.standardized.path + ".checkpoint.safetensors")
-        let training = try DiffusionTraining(recipe: recipe, baseDirectory: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-        let result = try training.run(output: output, checkpoint: checkpointURL, resume: resume, dtype: storage)
-        if result.interrupted { throw ExitCode(130) }
-        try? FileManager.default.removeItem(at: checkpointURL)
+        try checkKind(recipe.kind, kind)
+        let training = try DiffusionTraining(recipe: recipe, baseDirectory: baseDirectory)
+        try finish(try training.run(output: output, checkpoint: checkpointURL, resume: resume, dtype: storage))
+    }
+}
+
+struct TrainText: LetheCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "text",
+        abstract: "Pretrain the text encoder to recognise the concepts captions name (writes text_encoder/ and tokenizer/).")
+    @OptionGroup var options: DiffusionTrainOptions
+    func execute() throws {
+        let storage = try weightStorage(options.dtype)
+        let recipe = try TextPretrainingRecipe.load(from: URL(fileURLWithPath: options.config))
+        try options.checkKind(recipe.kind, "text")
+        let training = try TextEncoderPretraining(recipe: recipe, baseDirectory: options.baseDirectory)
+        try options.finish(try training.run(output: options.output, checkpoint: options.checkpointURL,
+                                            resume: options.resume, dtype: storage))
     }
 }
 

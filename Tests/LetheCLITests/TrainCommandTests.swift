@@ -93,6 +93,99 @@ final class TrainCommandTests: XCTestCase {
         }
     }
 
+    /// The shipped models' chain: a text stage, a fresh UNet on its frozen encoder (min-SNR
+    /// weighted), then an image stage and a video model beside it, all sharing the text stage's
+    /// encoder bit for bit.
+    func testTextStageEncoderIsSharedByImageAndVideoModels() throws {
+        let dir = try temporaryDirectory()
+        let text = dir.appendingPathComponent("text"), image = dir.appendingPathComponent("image")
+        let video = dir.appendingPathComponent("video")
+        let textRecipe = dir.appendingPathComponent("text.yaml")
+        try """
+        kind: text
+        steps: 3
+        batch_size: 8
+        lr: 0.001
+        final_lr: 0.0001
+        warmup_steps: 1
+        weight_decay: 0.0
+        caption_dropout: 0.1
+        clip_share: 0.5
+        seed: 5
+        checkpoint_every: 2
+        tokenizer: \(repoRoot.appendingPathComponent("configs/world/tokenizer").path)
+        text_hidden_size: 16
+        text_layers: 1
+        text_heads: 2
+        text_intermediate_size: 32
+        """.write(to: textRecipe, atomically: true, encoding: .utf8)
+        var run = try LetheProcess.run(["train", "text", "--config", textRecipe.path, "--out", text.path], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("train text: step 3/3"), run.stderr)
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(contentsOf: text.appendingPathComponent("text_training.json"))) as? [String: Any])
+        let evalAccuracy = try XCTUnwrap(record["eval_accuracy"] as? [String: Any])
+        XCTAssertNotNil((evalAccuracy["per_slot"] as? [String: Double])?["object"], "\(evalAccuracy)")
+        XCTAssertEqual((record["losses"] as? [Double])?.count, 3)
+
+        let imageRecipe = dir.appendingPathComponent("image.yaml")
+        try """
+        kind: image
+        text_encoder_from: \(text.path)
+        train_parameters: unet
+        snr_gamma: 5
+        steps: 2
+        batch_size: 2
+        lr: 0.001
+        final_lr: 0.0001
+        warmup_steps: 1
+        weight_decay: 0.0
+        ema_decay: 0.9
+        max_grad_norm: 1.0
+        caption_dropout: 0.1
+        seed: 3
+        checkpoint_every: 1
+        block_out_channels: [8, 16, 16]
+        attention_head_dim: 4
+        norm_num_groups: 4
+        """.write(to: imageRecipe, atomically: true, encoding: .utf8)
+        run = try LetheProcess.run(["train", "image", "--config", imageRecipe.path, "--out", image.path], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let videoRecipe = dir.appendingPathComponent("video.yaml")
+        try """
+        kind: video
+        init_from: \(image.path)
+        snr_gamma: 5
+        steps: 1
+        batch_size: 1
+        lr: 0.001
+        final_lr: 0.0001
+        warmup_steps: 1
+        weight_decay: 0.0
+        ema_decay: 0.0
+        max_grad_norm: 1.0
+        caption_dropout: 0.1
+        seed: 4
+        checkpoint_every: 1
+        """.write(to: videoRecipe, atomically: true, encoding: .utf8)
+        run = try LetheProcess.run(["train", "video", "--config", videoRecipe.path, "--out", video.path], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+
+        let encoder = "text_encoder/model.safetensors"
+        let pretrained = try Data(contentsOf: text.appendingPathComponent(encoder))
+        XCTAssertEqual(try Data(contentsOf: image.appendingPathComponent(encoder)), pretrained, "the image UNet trains on the frozen encoder")
+        XCTAssertEqual(try Data(contentsOf: video.appendingPathComponent(encoder)), pretrained, "the video model shares it")
+        XCTAssertEqual(try Data(contentsOf: image.appendingPathComponent("tokenizer/vocab.json")),
+                       try Data(contentsOf: text.appendingPathComponent("tokenizer/vocab.json")))
+
+        // Both sources of a text encoder at once is refused, naming the file and key.
+        let both = dir.appendingPathComponent("both.yaml")
+        try (String(contentsOf: imageRecipe, encoding: .utf8) + "\ninit_from: \(image.path)\n").write(to: both, atomically: true, encoding: .utf8)
+        run = try LetheProcess.run(["train", "image", "--config", both.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.stderr.contains("both.yaml") && run.stderr.contains("text_encoder_from"), run.stderr)
+    }
+
     /// The shipped models' chain: a first image stage, a second that regroups attention heads,
     /// then a UNet-only stage and a video model beside it, all sharing one text encoder bit for bit.
     func testStagesAndVideoModelShareTheTextEncoder() throws {

@@ -18,6 +18,27 @@ final class LossTests: XCTestCase {
         assertGradientsMatch([x, frozenTarget]) { $0[0].mseLoss($0[1]) }
     }
 
+    func testWeightedMSELossIsTheWeightedMeanOfSampleErrors() {
+        let x = randomTensor([3, 2, 2], seed: 11, requiresGrad: false)
+        let t = randomTensor([3, 2, 2], seed: 12, requiresGrad: false)
+        let w: [Float] = [0.5, 2, 0]
+        var expected = 0.0
+        for b in 0..<3 {
+            for i in 0..<4 {
+                let d = Double(x[flat: b * 4 + i]) - Double(t[flat: b * 4 + i])
+                expected += Double(w[b]) * d * d
+            }
+        }
+        XCTAssertEqual(Double(x.weightedMSELoss(t, sampleWeights: w).item), expected / 12, accuracy: 1e-6)
+        XCTAssertEqual(x.weightedMSELoss(t, sampleWeights: [1, 1, 1]).item, x.mseLoss(t).item, accuracy: 1e-6)
+    }
+
+    func testWeightedMSELossGradients() {
+        let x = randomTensor([2, 3, 2], seed: 13)
+        let t = randomTensor([2, 3, 2], seed: 14)
+        assertGradientsMatch([x, t]) { $0[0].weightedMSELoss($0[1], sampleWeights: [0.3, 1.7]) }
+    }
+
     func testCrossEntropyMatchesLogSoftmax() {
         let logits = randomTensor([4, 5], seed: 4, requiresGrad: false, scale: 2)
         let labels = [0, 3, 4, 3]
