@@ -20,6 +20,11 @@ public final class AdamW: Optimizer {
     public var learningRate: Float
     public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float
     public private(set) var stepCount = 0
+    /// Per-parameter multipliers of `learningRate` (and so of its weight decay), like torch's
+    /// parameter groups: e.g. freshly added layers learning faster than pretrained ones. nil: all 1.
+    public var learningRateScales: [Float]? {
+        didSet { precondition(learningRateScales.map { $0.count == parameters.count } ?? true, "AdamW: one learning-rate scale per parameter") }
+    }
     /// First and second moments, one pair per parameter (exposed for checkpoints).
     public private(set) var m: [Tensor]
     public private(set) var v: [Tensor]
@@ -39,11 +44,12 @@ public final class AdamW: Optimizer {
         stepCount += 1
         let bc1 = 1 - Foundation.pow(beta1, Float(stepCount))
         let bc2 = 1 - Foundation.pow(beta2, Float(stepCount))
-        let lr = learningRate, b1 = beta1, b2 = beta2, eps = eps, decay = 1 - learningRate * weightDecay
-        let stepSize = lr / bc1
+        let b1 = beta1, b2 = beta2, eps = eps
         let bc2Sqrt = bc2.squareRoot()
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad else { continue }
+            let lr = learningRate * (learningRateScales?[i] ?? 1)
+            let decay = 1 - lr * weightDecay, stepSize = lr / bc1
             let w = p.pointer, gp = g.pointer, mp = m[i].pointer, vp = v[i].pointer
             parallelFor(p.count, grain: 1 << 14) { r in
                 for j in r {

@@ -16,7 +16,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public static let keys = [
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
-        "snr_gamma",
+        "snr_gamma", "temporal_lr_scale",
         "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
@@ -55,6 +55,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// ε-loss is weighted by min(SNR(t), γ)/SNR(t), so nearly clean timesteps, which teach little
     /// about shapes, stop dominating the gradient. nil: the plain mean.
     public var snrGamma: Float?
+    /// Video: the temporal layers' learning rate as a multiple of `lr`. They start as the
+    /// identity and have everything to learn, while the spatial layers come trained.
+    public var temporalLrScale: Float?
     public var textHiddenSize: Int?
     public var textLayers: Int?
     public var textHeads: Int?
@@ -73,7 +76,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case weightDecay = "weight_decay", emaDecay = "ema_decay", maxGradNorm = "max_grad_norm"
         case captionDropout = "caption_dropout", seed, checkpointEvery = "checkpoint_every", tokenizer
         case initFrom = "init_from", textEncoderFrom = "text_encoder_from", trainParameters = "train_parameters"
-        case snrGamma = "snr_gamma", textHiddenSize = "text_hidden_size"
+        case snrGamma = "snr_gamma", temporalLrScale = "temporal_lr_scale", textHiddenSize = "text_hidden_size"
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
@@ -115,6 +118,10 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
             guard initFrom == nil || textEncoderFrom == nil else {
                 throw bad("text_encoder_from", "init_from already brings a text encoder; give one of the two")
             }
+        }
+        if let k = temporalLrScale {
+            guard isVideo else { throw bad("temporal_lr_scale", "only a video recipe has temporal layers") }
+            guard k > 0 else { throw bad("temporal_lr_scale", "expected a positive number, found \(k)") }
         }
         if let g = snrGamma, !(g > 0) { throw bad("snr_gamma", "expected a positive number, found \(g)") }
         if let s = betaSchedule, BetaSchedule(rawValue: s) == nil {
@@ -230,6 +237,9 @@ public final class DiffusionTraining {
         for (_, p) in model.unet.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
         let tensors = parameters.map(\.tensor)
         let optimizer = AdamW(parameters: tensors, learningRate: recipe.lr, betas: (0.9, 0.999), weightDecay: recipe.weightDecay)
+        if let k = recipe.temporalLrScale {
+            optimizer.learningRateScales = parameters.map { UNet3DConditionModel.isTemporalKey(String($0.key.dropFirst("unet.".count))) ? k : 1 }
+        }
         let ema = recipe.emaDecay > 0 ? ExponentialMovingAverage(parameters: tensors, decay: recipe.emaDecay) : nil
         let count = tensors.reduce(0) { $0 + $1.count }
         log("\(recipe.kind) model: training \(count) parameters, batch \(recipe.batchSize), \(recipe.steps) steps")

@@ -156,6 +156,7 @@ final class TrainCommandTests: XCTestCase {
         kind: video
         init_from: \(image.path)
         snr_gamma: 5
+        temporal_lr_scale: 3
         steps: 1
         batch_size: 1
         lr: 0.001
@@ -184,6 +185,12 @@ final class TrainCommandTests: XCTestCase {
         run = try LetheProcess.run(["train", "image", "--config", both.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
         XCTAssertEqual(run.status, 1)
         XCTAssertTrue(run.stderr.contains("both.yaml") && run.stderr.contains("text_encoder_from"), run.stderr)
+        // Temporal layers belong to video recipes only.
+        let imageWithTemporal = dir.appendingPathComponent("temporal.yaml")
+        try (String(contentsOf: imageRecipe, encoding: .utf8) + "\ntemporal_lr_scale: 2\n").write(to: imageWithTemporal, atomically: true, encoding: .utf8)
+        run = try LetheProcess.run(["train", "image", "--config", imageWithTemporal.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.stderr.contains("temporal.yaml") && run.stderr.contains("temporal_lr_scale"), run.stderr)
     }
 
     /// The shipped models' chain: a first image stage, a second that regroups attention heads,

@@ -79,4 +79,24 @@ final class OptimizerTests: XCTestCase {
         XCTAssertThrowsError(try m.load(stateDict: sd, source: "f")) { XCTAssertTrue("\($0)".contains("missing")) }
         XCTAssertNotNil(m.module(at: "layers.1"))
     }
+
+    /// A parameter with learning-rate scale k moves exactly as under an optimizer with lr·k.
+    func testAdamWLearningRateScalesActPerParameter() {
+        func run(lr: Float, scales: [Float]?) -> [Tensor] {
+            let a = Tensor(shape: [3], data: [1, -2, 0.5]), b = Tensor(shape: [2], data: [0.3, 4])
+            let opt = AdamW(parameters: [a, b], learningRate: lr, weightDecay: 0.1)
+            opt.learningRateScales = scales
+            for step in 0..<3 {
+                a.grad = Tensor(shape: [3], data: [0.1, Float(step), -0.4])
+                b.grad = Tensor(shape: [2], data: [1, -Float(step) - 1])
+                opt.step()
+            }
+            return [a, b]
+        }
+        let scaled = run(lr: 0.01, scales: [1, 3])
+        let plain = run(lr: 0.01, scales: nil), fast = run(lr: 0.03, scales: nil)
+        for i in 0..<3 { XCTAssertEqual(scaled[0][flat: i], plain[0][flat: i], accuracy: 1e-7) }
+        for i in 0..<2 { XCTAssertEqual(scaled[1][flat: i], fast[1][flat: i], accuracy: 1e-7) }
+        XCTAssertNotEqual(scaled[1][flat: 0], plain[1][flat: 0])
+    }
 }
