@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's main command: the whole job on the shipped models, end to end.
-#   1. erase one object concept ("cross", the object the shipped models draw best) from the image model's text encoder (default method);
+#   1. erase one object concept ("diamond", the object the shipped models draw best) from the image model's text encoder (default method);
 #   2. transfer the erased encoder into the video model (checked for fit first);
 #   3. render comparison clips, original vs erased, from the same noise;
 #   4. score both video models with the shipped detector and write the JSON and the HTML report.
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 lethe=.build/release/lethe
 out=${1:-out/demo}
-concept=cross
+concept=diamond
 rm -rf "$out"
 mkdir -p "$out"
 t0=$SECONDS

@@ -51,7 +51,10 @@ if [ -z "$only" ] || [ "$only" = image ] || [ "$only" = video ]; then
     wait $image_pid
     wait $video_pid
     echo "== image stage 2 and video took $((SECONDS - t0)) s" >&2
+    # The earlier stages' records travel with the shipped image model.
+    cp out/pretrain/text/text_training.json models/image/text_training.json
+    cp out/pretrain/image-stage1/training.json models/image/training-stage1.json
 fi
-step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
-step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
+step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 200 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
+step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 32 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
 echo "pretrain: models in models/, scores in out/pretrain/" >&2

@@ -96,8 +96,8 @@ public struct ComparedModel {
 public struct ComparisonOptions: Sendable {
     /// Seeds 0..<seeds; seed s gives every prompt and every model the noise `lethe generate --seed s` uses.
     public var seeds = 1
-    public var steps = 25
-    public var guidance: Float = 5
+    public var steps = EvaluationOptions.worldSteps
+    public var guidance = EvaluationOptions.worldGuidance
     /// Frames per clip (video models).
     public var frames = 8
     public var fps = 8

@@ -182,7 +182,7 @@ public struct ErasureRecipe: Equatable, Sendable {
             method: method, params: .textEncoder, encoderSubset: .mlpLastAttention, steps: 100, lr: 1e-4,
             betas: [0.9, 0.999], weightDecay: 0, gradClip: 0, batchSize: 1, seed: 0, checkpointEvery: 50,
             templates: .standard, phrasings: [.keyword, .synonym, .description], eta: 1, ddimSteps: 20, guidance: 3,
-            emaDecay: 0.99, images: 4, generationSteps: 25, generationGuidance: 5, frames: 8, anchor: "a shape",
+            emaDecay: 0.99, images: 4, generationSteps: 25, generationGuidance: 2.5, frames: 8, anchor: "a shape",
             anchorMode: .prompt, anchorPhrases: .standard, preservationWeight: 1, preserve: [], preservePerStep: 4,
             embeddingWeight: 0)
         switch method {

@@ -24,9 +24,9 @@ struct Compare: LetheCommand {
     @Option(help: "Folder to write (created if needed).")
     var out: String
     @Option(help: "DDIM steps.")
-    var steps = 25
+    var steps = EvaluationOptions.worldSteps
     @Option(help: "Classifier-free guidance scale (1 turns guidance off).")
-    var guidance: Float = 5
+    var guidance = EvaluationOptions.worldGuidance
     @Option(help: "Column labels, comma-separated, one per model (default: the folders' names).")
     var names: String?
     @Option(help: "Integer upscaling of the frames written.")

@@ -42,9 +42,9 @@ struct Eval: LetheCommand {
     @Option(parsing: .unconditional, help: "Samples per prompt (seed i gives the same initial noise for every model).")
     var seeds = 1
     @Option(parsing: .unconditional, help: "DDIM steps.")
-    var steps = 25
+    var steps = EvaluationOptions.worldSteps
     @Option(parsing: .unconditional, help: "Classifier-free guidance scale (≤ 1: none).")
-    var guidance: Float = 5
+    var guidance = EvaluationOptions.worldGuidance
     @Option(parsing: .unconditional, help: "Prompts per pipeline call.")
     var batch = 8
     @Option(name: .customLong("prompts-per-group"), parsing: .unconditional,
@@ -68,7 +68,7 @@ struct Eval: LetheCommand {
     /// Two prompts per group (at most about six distinct prompts, each drawn by both models) keep
     /// a video erasure eval near ten minutes at worst; an image sample is roughly ten times
     /// cheaper.
-    static let defaultPromptsPerGroup = (video: 2, image: 8)
+    static let defaultPromptsPerGroup = (video: 4, image: 8)
 
     func execute() throws {
         guard seeds > 0 else { throw CLIError("--seeds must be at least 1, got \(seeds)") }

@@ -113,7 +113,7 @@ final class EraseCommandTests: XCTestCase {
         let dir = try scratch()
         let sd = pipelines.appendingPathComponent("sd_tiny")
         let recipe = dir.appendingPathComponent("steps.yaml")
-        try "method: fewshot\nsteps: 4\ncheckpoint_every: 1\nimages: 1\ngeneration_steps: 2\nbatch_size: 1\nlr: 1.0e-3\n"
+        try "method: fewshot\nsteps: 24\ncheckpoint_every: 1\nimages: 1\ngeneration_steps: 2\nbatch_size: 1\nlr: 1.0e-3\n"
             .write(to: recipe, atomically: true, encoding: .utf8)
         func args(_ out: URL) -> [String] { ["erase", "--model", sd.path, "--concept", "star", "--config", recipe.path, "--out", out.path] }
 
@@ -133,9 +133,9 @@ final class EraseCommandTests: XCTestCase {
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
         if signal == SIGINT {
-            XCTAssertEqual(process.terminationStatus, 130, "the run should stop on SIGINT before its 4 steps")
+            XCTAssertEqual(process.terminationStatus, 130, "the run should stop on SIGINT before its 24 steps")
         } else {
-            XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run must be killed before its 4 steps")
+            XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run must be killed before its 24 steps")
         }
 
         XCTAssertFalse(FileManager.default.fileExists(atPath: stopped.path), "an interrupted run writes no model")

@@ -43,7 +43,7 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(report.promptCount, 3, "the image prompts")
         XCTAssertEqual(report.seeds, 2)
         XCTAssertEqual(report.steps, 2)
-        XCTAssertEqual(report.guidance, 5)
+        XCTAssertEqual(report.guidance, 2.5, "the shipped models' default guidance")
         XCTAssertEqual(Set(report.metrics.keys), ["object", "color"], "no style is named")
         XCTAssertNotNil(report.metrics["object"]?.paraphraseAccuracy)
         XCTAssertNil(report.metrics["motion"])
