@@ -53,9 +53,10 @@ public func writeAtomically(to url: URL, _ write: (URL) throws -> Void) throws {
 }
 
 /// Calls `write` with an empty staging folder beside `directory`, then moves it into place
-/// (replacing an older folder of that name only once the new one is whole). On any error the
-/// staging folder is removed and `directory` is left as it was.
-public func writeDirectoryAtomically(to directory: URL, _ write: (URL) throws -> Void) throws {
+/// (replacing an older folder of that name only once the new one is whole, unless
+/// `replaceExisting` is false: then an existing folder is an error). On any error the staging
+/// folder is removed and `directory` is left as it was.
+public func writeDirectoryAtomically(to directory: URL, replaceExisting: Bool = true, _ write: (URL) throws -> Void) throws {
     let fm = FileManager.default
     let parent = directory.deletingLastPathComponent()
     try fm.createDirectory(at: parent, withIntermediateDirectories: true)
@@ -64,7 +65,7 @@ public func writeDirectoryAtomically(to directory: URL, _ write: (URL) throws ->
     do {
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
         try write(staging)
-        if fm.fileExists(atPath: directory.path) {
+        if replaceExisting && fm.fileExists(atPath: directory.path) {
             let old = parent.appendingPathComponent(".\(directory.lastPathComponent).old-\(getpid())")
             try fm.moveItem(at: directory, to: old)
             try fm.moveItem(at: staging, to: directory)

@@ -64,20 +64,9 @@ public enum ErasureOutput {
         return report
     }
 
-    /// Runs `fill` on an empty hidden folder beside `destination`, then renames it to `destination`.
+    /// Runs `fill` on an empty hidden folder beside `destination`, then renames it to
+    /// `destination`, which must not exist.
     static func stage(beside destination: URL, _ fill: (URL) throws -> Void) throws {
-        let fm = FileManager.default
-        let parent = destination.deletingLastPathComponent()
-        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-        let staging = parent.appendingPathComponent(".\(destination.lastPathComponent).partial-\(getpid())")
-        try? fm.removeItem(at: staging)
-        do {
-            try fm.createDirectory(at: staging, withIntermediateDirectories: true)
-            try fill(staging)
-            try fm.moveItem(at: staging, to: destination)
-        } catch {
-            try? fm.removeItem(at: staging)
-            throw error
-        }
+        try writeDirectoryAtomically(to: destination, replaceExisting: false, fill)
     }
 }
