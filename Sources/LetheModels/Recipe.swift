@@ -20,6 +20,16 @@ public protocol Recipe: Codable {
     static var keys: [String] { get }
 }
 
+extension Recipe {
+    /// The recipe as JSON with sorted keys: what a training checkpoint records, so that resuming
+    /// with other settings is refused.
+    public var sortedJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+
 public enum RecipeLoader {
     public static func load<R: Recipe>(_ type: R.Type, from url: URL) throws -> R {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {

@@ -135,11 +135,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     }
 
     /// Identifies the run in its checkpoint: resuming with other settings is refused.
-    var fingerprint: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
+    var fingerprint: String { sortedJSON }
 }
 
 /// One pretraining run: builds (or loads) the model, trains it, saves the EMA weights.

@@ -72,11 +72,7 @@ public struct TextPretrainingRecipe: Recipe, Equatable {
         }
     }
 
-    var fingerprint: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
+    var fingerprint: String { sortedJSON }
 }
 
 /// What a caption names, one class per slot; class 0 is "not named".
