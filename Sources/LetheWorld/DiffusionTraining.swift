@@ -16,7 +16,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public static let keys = [
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
-        "snr_gamma", "temporal_lr_scale",
+        "snr_gamma", "temporal_lr_scale", "timestep_range",
         "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
@@ -41,8 +41,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public var checkpointEvery: Int
     /// Tokenizer folder (image models; video models take the image model's).
     public var tokenizer: String?
-    /// The image model a video model starts from; for an image recipe, an image model whose
-    /// weights start the run (a second stage, e.g. after changing the attention head layout).
+    /// The image model a video model is inflated from, or a video model it continues; for an image
+    /// recipe, an image model whose weights start the run (a second stage, e.g. after changing
+    /// the attention head layout).
     public var initFrom: String?
     /// A folder with `text_encoder/` and `tokenizer/` (from `lethe train text`) that a fresh image
     /// model starts from; with `train_parameters: unet` it stays frozen.
@@ -58,6 +59,10 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// Video: the temporal layers' learning rate as a multiple of `lr`. They start as the
     /// identity and have everything to learn, while the spatial layers come trained.
     public var temporalLrScale: Float?
+    /// Training timesteps drawn from [lo, hi) instead of the whole schedule. A video stage with
+    /// frozen spatial layers uses the noisy end, where a clip's layout and motion are decided
+    /// and frames must agree; nearly clean frames need no temporal help.
+    public var timestepRange: [Int]?
     public var textHiddenSize: Int?
     public var textLayers: Int?
     public var textHeads: Int?
@@ -76,7 +81,8 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case weightDecay = "weight_decay", emaDecay = "ema_decay", maxGradNorm = "max_grad_norm"
         case captionDropout = "caption_dropout", seed, checkpointEvery = "checkpoint_every", tokenizer
         case initFrom = "init_from", textEncoderFrom = "text_encoder_from", trainParameters = "train_parameters"
-        case snrGamma = "snr_gamma", temporalLrScale = "temporal_lr_scale", textHiddenSize = "text_hidden_size"
+        case snrGamma = "snr_gamma", temporalLrScale = "temporal_lr_scale"
+        case timestepRange = "timestep_range", textHiddenSize = "text_hidden_size"
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
@@ -123,6 +129,11 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
             guard isVideo else { throw bad("temporal_lr_scale", "only a video recipe has temporal layers") }
             guard k > 0 else { throw bad("temporal_lr_scale", "expected a positive number, found \(k)") }
         }
+        if let r = timestepRange {
+            guard r.count == 2, r[0] >= 0, r[0] < r[1] else {
+                throw bad("timestep_range", "expected [lo, hi] with 0 <= lo < hi, found \(r)")
+            }
+        }
         if let g = snrGamma, !(g > 0) { throw bad("snr_gamma", "expected a positive number, found \(g)") }
         if let s = betaSchedule, BetaSchedule(rawValue: s) == nil {
             throw bad("beta_schedule", "expected one of \(BetaSchedule.allCases.map(\.rawValue).joined(separator: ", ")), found \(s)")
@@ -162,11 +173,16 @@ public final class DiffusionTraining {
             return (image, unet)
         }
         if recipe.isVideo {
-            let (image, imageUNet) = try imageModel(recipe.initFrom!)
-            let unet = try UNet3DConditionModel(inflating: imageUNet, rng: &rng)
-            image.textEncoder.setTrainable(false)
-            model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
-                                   schedulerConfig: image.schedulerConfig)
+            let start = try DiffusionModel.load(directory: resolve(recipe.initFrom!))
+            let unet: UNet3DConditionModel
+            switch start.unet {
+            case let video as UNet3DConditionModel: unet = video
+            case let image as UNet2DConditionModel: unet = try UNet3DConditionModel(inflating: image, rng: &rng)
+            default: throw ModelFolderError(recipe.initFrom!, "init_from must be an image or a video model")
+            }
+            start.textEncoder.setTrainable(false)
+            model = DiffusionModel(tokenizer: start.tokenizer, textEncoder: start.textEncoder, unet: unet,
+                                   schedulerConfig: start.schedulerConfig)
         } else if let start = recipe.initFrom {
             // Same weights, possibly a new head layout: the tensors keep their shapes, so the
             // state dict of the start model loads into the reconfigured UNet.
@@ -292,7 +308,9 @@ public final class DiffusionTraining {
         let x0 = batch.pixels
         let n = recipe.batchSize, perSample = x0.count / n
         let noise = Tensor.randn(x0.shape, rng: &rng)
-        let timesteps = (0..<n).map { _ in rng.nextInt(schedule.alphasCumprod.count) }
+        let steps = schedule.alphasCumprod.count
+        let lo = min(recipe.timestepRange?[0] ?? 0, steps - 1), hi = min(recipe.timestepRange?[1] ?? steps, steps)
+        let timesteps = (0..<n).map { _ in lo + rng.nextInt(max(hi - lo, 1)) }
         let noisy = Tensor(uninitializedShape: x0.shape)
         for b in 0..<n {
             let abar = schedule.alphasCumprod[timesteps[b]]

@@ -1,6 +1,8 @@
 // `lethe train image|video` as a user runs it: a killed run resumes to the same result, bad
 // recipes are refused with the file and key named.
 import Foundation
+import LetheCore
+import LetheModels
 import XCTest
 
 final class TrainCommandTests: XCTestCase {
@@ -194,7 +196,7 @@ final class TrainCommandTests: XCTestCase {
     }
 
     /// The shipped models' chain: a first image stage, a second that regroups attention heads,
-    /// then a UNet-only stage and a video model beside it, all sharing one text encoder bit for bit.
+    /// then a UNet-only stage and a video model beside it (and a second video stage), all sharing one text encoder bit for bit.
     func testStagesAndVideoModelShareTheTextEncoder() throws {
         let dir = try temporaryDirectory()
         let stage1 = dir.appendingPathComponent("stage1"), stage2 = dir.appendingPathComponent("stage2")
@@ -229,10 +231,31 @@ final class TrainCommandTests: XCTestCase {
         run = try LetheProcess.run(["train", "video", "--config", videoRecipe.path, "--out", video.path, "--dtype", "float16"], timeout: 300)
         XCTAssertEqual(run.status, 0, run.stderr)
 
+        // A second video stage continues the video model: temporal layers only, on the noisy end
+        // of the schedule; the spatial weights come through untouched.
+        let video2 = dir.appendingPathComponent("video2")
+        let continued = try recipe("v2.yaml", "kind: video\ninit_from: \(video.path)\ntrain_parameters: temporal\ntimestep_range: [600, 1000]")
+        run = try LetheProcess.run(["train", "video", "--config", continued.path, "--out", video2.path, "--dtype", "float16"], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let before = try SafeTensors.load(video.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
+        let after = try SafeTensors.load(video2.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
+        XCTAssertEqual(Set(before.keys), Set(after.keys))
+        var movedTemporal = 0
+        for (key, tensor) in before {
+            let same = tensor.scalars == after[key]!.scalars
+            if UNet3DConditionModel.isTemporalKey(key) { movedTemporal += same ? 0 : 1 } else { XCTAssertTrue(same, "\(key) is spatial and frozen") }
+        }
+        XCTAssertGreaterThan(movedTemporal, 0, "the temporal layers train")
+        let badRange = try recipe("range.yaml", "kind: video\ninit_from: \(video.path)\ntimestep_range: [900, 100]")
+        run = try LetheProcess.run(["train", "video", "--config", badRange.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.stderr.contains("range.yaml") && run.stderr.contains("timestep_range"), run.stderr)
+
         let encoder = "text_encoder/model.safetensors", unet = "unet/diffusion_pytorch_model.safetensors"
         let shared = try Data(contentsOf: stage2.appendingPathComponent(encoder))
         XCTAssertEqual(try Data(contentsOf: stage3.appendingPathComponent(encoder)), shared, "stage 3 keeps the encoder")
         XCTAssertEqual(try Data(contentsOf: video.appendingPathComponent(encoder)), shared, "the video model shares it")
+        XCTAssertEqual(try Data(contentsOf: video2.appendingPathComponent(encoder)), shared, "and so does its second stage")
         XCTAssertNotEqual(try Data(contentsOf: stage3.appendingPathComponent(unet)), try Data(contentsOf: stage2.appendingPathComponent(unet)))
         let config = try String(contentsOf: stage2.appendingPathComponent("unet/config.json"), encoding: .utf8)
         XCTAssertTrue(config.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\n", with: "").contains("\"attention_head_dim\":[2,4,4]"), config)

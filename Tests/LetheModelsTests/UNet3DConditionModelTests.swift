@@ -187,6 +187,23 @@ final class UNet3DConditionModelTests: XCTestCase {
         }
     }
 
+    /// The temporal layers' own weights: training a video model moves exactly these, so their
+    /// gradients (not only the input's) are checked against central differences.
+    func testTemporalModuleParameterGradients() {
+        var rng = RandomGenerator(seed: 6)
+        let transformer = TransformerTemporalModel(numAttentionHeads: 2, attentionHeadDim: 2, inChannels: 4, normNumGroups: 2, rng: &rng)
+        let conv = TemporalConvLayer(inDim: 4, normNumGroups: 2, rng: &rng)
+        let parameters = transformer.parameters + conv.parameters
+        // Zero-initialised output layers would hide every gradient behind them.
+        for p in parameters { p.assign(p + Tensor.randn(p.shape, rng: &rng, std: 0.2)) }
+        let x = Tensor.randn([2 * 3, 4, 2, 2], rng: &rng)
+        x.requiresGrad = false
+        let probe = Tensor.randn(x.shape, rng: &rng)
+        checkGradients(parameters, "TransformerTemporalModel ∘ TemporalConvLayer weights") { _ in
+            conv(transformer(x, frames: 3), frames: 3) * probe
+        }
+    }
+
     /// Central differences of Σ f(inputs) against backward, relative error of each whole gradient.
     private func checkGradients(_ inputs: [Tensor], _ what: String, file: StaticString = #filePath, line: UInt = #line,
                                 _ f: ([Tensor]) -> Tensor) {
