@@ -5,9 +5,10 @@
 // `anchor_mode: in-context`, the caption itself with an anchor phrase in the concept's place), a bounded target in
 // the spirit of ESD with an anchor (DoCo, "A Concept is More Than a Word"); a preservation term
 // keeps other prompts' predictions on the same x_t equal to the original's:
-//   L = ‖ε_θ(x_t, c) − ε*(x_t, anchor)‖² + λ · ‖ε_θ(x_t, p) − ε*(x_t, p)‖²
+//   L = ‖ε_θ(x_t, c) − ε̂‖² + λ · ‖ε_θ(x_t, p) − ε*(x_t, p)‖²
 //       + μ · (‖E_θ(c) − E*(anchor)‖² + ‖E_θ(p) − E*(p)‖²),
-// E the text encoder's last hidden state. The prediction terms fit the UNet erased against; the
+// ε̂ = ε*(x_t, anchor) − η · (ε*(x_t, c) − ε*(x_t, anchor)) (η = eta, 0 by default: the anchor
+// itself), E the text encoder's last hidden state. The prediction terms fit the UNet erased against; the
 // text-space terms (μ = embedding_weight) hold for every UNet that shares the encoder, so an
 // erasure made on the image model carries over to the video model.
 
@@ -56,7 +57,13 @@ public struct Anchor: ErasureMethod {
     public func loss(_ batch: Batch, context: ErasureContext) throws -> Tensor {
         let b = batch.images
         let anchors = b.anchoredCaptions.map { $0 ?? recipe.anchor }
-        let target = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: anchors)
+        var target = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: anchors)
+        if recipe.eta > 0 {
+            // A generic anchor ("a shape") still draws the concept now and then; a little negative
+            // guidance (ESD's, relative to the anchor) moves the target off it.
+            let concept = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: b.captions)
+            target = Autograd.inference { target - (concept - target) * recipe.eta }
+        }
         let captionEmbedding = try context.trainedEmbedding(b.captions)
         let prediction = context.trainedPrediction(b.sample, timesteps: b.timesteps, embedding: captionEmbedding)
         var loss = prediction.mseLoss(target)

@@ -139,7 +139,7 @@ public struct ErasureRecipe: Equatable, Sendable {
     public var templates: PromptTemplates
     /// Which of a world concept's training phrasings fill the templates.
     public var phrasings: [PhrasingKind]
-    /// ESD's negative-guidance strength η.
+    /// Negative-guidance strength η: ESD's, and the anchor method's push past its anchor (0: none).
     public var eta: Float
     /// DDIM steps of the partial sampling that makes x_t (ESD, SDD).
     public var ddimSteps: Int
@@ -206,6 +206,7 @@ public struct ErasureRecipe: Equatable, Sendable {
             r.batchSize = 2
             r.images = 8
             r.embeddingWeight = 1
+            r.eta = 0
         }
         return r
     }

@@ -92,6 +92,24 @@ final class ErasureMethodTests: XCTestCase {
         XCTAssertLessThan(after, before * 0.9)
     }
 
+    /// eta η moves the target past the anchor, away from the concept:
+    /// ε̂ = ε*(anchor) − η·(ε*(c) − ε*(anchor)); at the start ε_θ(c) = ε*(c), so the loss is
+    /// (1 + η)² times the plain anchor loss.
+    func testAnchorNegativeGuidancePushesPastTheAnchor() throws {
+        let model = try TinyWorld.makeModel(video: false)
+        var recipe = TinyWorld.recipe(.anchor)
+        recipe.embeddingWeight = 0
+        recipe.eta = 0.5
+        let method = Anchor(targets: try targets(["star"], recipe: recipe, model: model), recipe: recipe)
+        let (before, after) = try descend(method, model: model, recipe: recipe) { batch, context, loss in
+            let b = batch.images
+            let concept = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: b.captions)
+            let anchor = context.originalPrediction(b.sample, timesteps: b.timesteps, prompts: b.captions.map { _ in recipe.anchor })
+            XCTAssertEqual(loss, concept.mseLoss(anchor).item * 2.25, accuracy: 1e-4 * loss)
+        }
+        XCTAssertLessThan(after, before * 0.9)
+    }
+
     /// embedding_weight μ adds μ·‖E_θ(c) − E*(anchor)‖² (and the preserved prompts' drift, zero at
     /// the start); descending it brings the concept captions' encoder output to the anchor's.
     func testAnchorTextSpaceTermPullsCaptionEmbeddingsToTheAnchor() throws {
