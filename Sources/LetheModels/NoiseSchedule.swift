@@ -129,4 +129,11 @@ public enum NoiseSchedule {
         }
         return timesteps
     }
+
+    /// min(SNR, γ)/SNR, the min-SNR-γ loss weight for ε-prediction (Hang et al. 2023), SNR =
+    /// ᾱ/(1 − ᾱ): diffusers' compute_snr and the weighting its training scripts apply.
+    public static func minSNRWeight(alphaCumprod abar: Float, gamma: Float) -> Float {
+        let snr = abar / max(1 - abar, 1e-12)
+        return min(snr, gamma) / max(snr, 1e-12)
+    }
 }

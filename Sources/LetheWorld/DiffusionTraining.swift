@@ -249,8 +249,9 @@ public final class DiffusionTraining {
         for (_, p) in model.unet.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
         let tensors = parameters.map(\.tensor)
         let optimizer = AdamW(parameters: tensors, learningRate: recipe.lr, betas: (0.9, 0.999), weightDecay: recipe.weightDecay)
-        if let k = recipe.temporalLrScale {
-            optimizer.learningRateScales = parameters.map { UNet3DConditionModel.isTemporalKey(String($0.key.dropFirst("unet.".count))) ? k : 1 }
+        if let k = recipe.temporalLrScale, let unet = model.unet as? UNet3DConditionModel {
+            let temporal = Set(unet.namedParameters().filter { UNet3DConditionModel.isTemporalKey($0.key) }.map { ObjectIdentifier($0.tensor) })
+            optimizer.learningRateScales = tensors.map { temporal.contains(ObjectIdentifier($0)) ? k : 1 }
         }
         let ema = recipe.emaDecay > 0 ? ExponentialMovingAverage(parameters: tensors, decay: recipe.emaDecay) : nil
         let count = tensors.reduce(0) { $0 + $1.count }
@@ -321,13 +322,7 @@ public final class DiffusionTraining {
         let prediction = model.unet.predict(sample: noisy, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)
         guard let gamma = recipe.snrGamma else { return prediction.mseLoss(noise) }
         return prediction.weightedMSELoss(noise, sampleWeights: timesteps.map {
-            minSNRWeight(alphaCumprod: schedule.alphasCumprod[$0], gamma: gamma)
+            NoiseSchedule.minSNRWeight(alphaCumprod: schedule.alphasCumprod[$0], gamma: gamma)
         })
     }
-}
-
-/// min(SNR, γ)/SNR for ε-prediction, SNR = ᾱ/(1 − ᾱ) (diffusers' compute_snr and its weighting).
-public func minSNRWeight(alphaCumprod abar: Float, gamma: Float) -> Float {
-    let snr = abar / max(1 - abar, 1e-12)
-    return min(snr, gamma) / max(snr, 1e-12)
 }

@@ -417,4 +417,11 @@ final class SchedulerTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("/nonexistent/scheduler"))
         }
     }
+
+    func testMinSNRWeight() {
+        // ᾱ = 0.5: SNR 1, below γ: weight 1. ᾱ = 0.99: SNR 99, weight γ/SNR.
+        XCTAssertEqual(NoiseSchedule.minSNRWeight(alphaCumprod: 0.5, gamma: 5), 1, accuracy: 1e-6)
+        XCTAssertEqual(NoiseSchedule.minSNRWeight(alphaCumprod: 0.99, gamma: 5), 5 / 99, accuracy: 1e-4)
+        XCTAssertEqual(NoiseSchedule.minSNRWeight(alphaCumprod: 0.01, gamma: 5), 1, accuracy: 1e-6)
+    }
 }

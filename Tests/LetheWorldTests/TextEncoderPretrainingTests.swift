@@ -83,11 +83,4 @@ final class TextEncoderPretrainingTests: XCTestCase {
         _ = try CLIPTokenizer(directory: dir.appendingPathComponent("text/tokenizer"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("text/text_training.json").path))
     }
-
-    func testMinSNRWeight() {
-        // ᾱ = 0.5: SNR 1, below γ: weight 1. ᾱ = 0.99: SNR 99, weight γ/SNR.
-        XCTAssertEqual(minSNRWeight(alphaCumprod: 0.5, gamma: 5), 1, accuracy: 1e-6)
-        XCTAssertEqual(minSNRWeight(alphaCumprod: 0.99, gamma: 5), 5 / 99, accuracy: 1e-4)
-        XCTAssertEqual(minSNRWeight(alphaCumprod: 0.01, gamma: 5), 1, accuracy: 1e-6)
-    }
 }
