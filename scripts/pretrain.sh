@@ -2,8 +2,9 @@
 # Reproduces every shipped model from nothing, with the committed recipes and seeds:
 #   models/detector  (lethe train detector, configs/train/detector*.yaml)
 #   out/pretrain/text (lethe train text,    configs/train/text.yaml: the text encoder both models share)
-#   models/image     (lethe train image,    configs/train/image.yaml, image-stage2.yaml)
-#   models/video     (lethe train video,    configs/train/video.yaml; starts from image stage 1)
+#   models/image     (lethe train image,    configs/train/image.yaml, image-stage2.yaml, image-stage3.yaml)
+#   models/video     (lethe train video,    configs/train/video.yaml from image stage 1, then
+#                     video-stage2.yaml: image stage 2's spatial weights, video stage 1's temporal ones)
 # then scores the image and video models (lethe eval) into out/pretrain/.
 # Each step prints how long it took. A stopped step continues with `scripts/pretrain.sh --resume`.
 # Usage: scripts/pretrain.sh [--resume] [--only detector|text|image|video|eval]
@@ -38,22 +39,33 @@ if [ -f configs/train/detector-stage2.yaml ]; then
 fi
 step text $lethe train text --config configs/train/text.yaml --out out/pretrain/text "${resume[@]}"
 step image $lethe train image --config configs/train/image.yaml --out out/pretrain/image-stage1 "${resume[@]}"
-# Image stage 2 and the video model both start from stage 1 and keep the text encoder frozen; they
-# run side by side, one core each (LETHE_THREADS=1, single-threaded OpenBLAS): at these widths a
-# process gets little from a second thread, while two processes train ~1.4x the images per second.
-if [ -z "$only" ] || [ "$only" = image ] || [ "$only" = video ]; then
-    t0=$SECONDS
-    echo "== image stage 2 and video, side by side" >&2
-    LETHE_THREADS=1 OPENBLAS_NUM_THREADS=1 $lethe train image --config configs/train/image-stage2.yaml --out models/image --dtype float16 "${resume[@]}" &
-    image_pid=$!
-    LETHE_THREADS=1 OPENBLAS_NUM_THREADS=1 $lethe train video --config configs/train/video.yaml --out models/video --dtype float16 "${resume[@]}" &
-    video_pid=$!
+# Later stages run in pairs side by side, one core each (LETHE_THREADS=1, single-threaded OpenBLAS):
+# at these widths a process gets little from a second thread, while two processes train ~1.4x the
+# images per second. Every stage keeps the text encoder frozen.
+side_by_side() {  # NAME  IMAGE_RECIPE IMAGE_OUT  VIDEO_RECIPE VIDEO_OUT
+    local t0=$SECONDS
+    echo "== $1, side by side" >&2
+    LETHE_THREADS=1 OPENBLAS_NUM_THREADS=1 $lethe train image --config "$2" --out "$3" --dtype float16 "${resume[@]}" &
+    local image_pid=$!
+    LETHE_THREADS=1 OPENBLAS_NUM_THREADS=1 $lethe train video --config "$4" --out "$5" --dtype float16 "${resume[@]}" &
+    local video_pid=$!
     wait $image_pid
     wait $video_pid
-    echo "== image stage 2 and video took $((SECONDS - t0)) s" >&2
+    echo "== $1 took $((SECONDS - t0)) s" >&2
+}
+if [ -z "$only" ] || [ "$only" = image ] || [ "$only" = video ]; then
+    # Image stage 2 and video stage 1 both start from image stage 1.
+    side_by_side "image stage 2 and video stage 1" configs/train/image-stage2.yaml out/pretrain/image-stage2 \
+        configs/train/video.yaml out/pretrain/video-stage1
+    # Image stage 3 trains on from stage 2; video stage 2 takes stage 2's spatial weights and video
+    # stage 1's temporal layers.
+    side_by_side "image stage 3 and video stage 2" configs/train/image-stage3.yaml models/image \
+        configs/train/video-stage2.yaml models/video
     # The earlier stages' records travel with the shipped image model.
     cp out/pretrain/text/text_training.json models/image/text_training.json
     cp out/pretrain/image-stage1/training.json models/image/training-stage1.json
+    cp out/pretrain/image-stage2/training.json models/image/training-stage2.json
+    cp out/pretrain/video-stage1/training.json models/video/training-stage1.json
 fi
 step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 200 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
 step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 32 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html

@@ -16,7 +16,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public static let keys = [
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
-        "snr_gamma", "temporal_lr_scale", "timestep_range",
+        "snr_gamma", "temporal_lr_scale", "timestep_range", "temporal_from",
         "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
@@ -63,6 +63,10 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// frozen spatial layers uses the noisy end, where a clip's layout and motion are decided
     /// and frames must agree; nearly clean frames need no temporal help.
     public var timestepRange: [Int]?
+    /// Video: a video model whose temporal layers replace the fresh ones of the inflated image
+    /// model, so a better image model can be brought into a trained video model (spatial weights
+    /// from `init_from`, temporal ones from here).
+    public var temporalFrom: String?
     public var textHiddenSize: Int?
     public var textLayers: Int?
     public var textHeads: Int?
@@ -82,7 +86,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case captionDropout = "caption_dropout", seed, checkpointEvery = "checkpoint_every", tokenizer
         case initFrom = "init_from", textEncoderFrom = "text_encoder_from", trainParameters = "train_parameters"
         case snrGamma = "snr_gamma", temporalLrScale = "temporal_lr_scale"
-        case timestepRange = "timestep_range", textHiddenSize = "text_hidden_size"
+        case timestepRange = "timestep_range", temporalFrom = "temporal_from", textHiddenSize = "text_hidden_size"
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
@@ -129,6 +133,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
             guard isVideo else { throw bad("temporal_lr_scale", "only a video recipe has temporal layers") }
             guard k > 0 else { throw bad("temporal_lr_scale", "expected a positive number, found \(k)") }
         }
+        if temporalFrom != nil && !isVideo { throw bad("temporal_from", "only a video recipe has temporal layers") }
         if let r = timestepRange {
             guard r.count == 2, r[0] >= 0, r[0] < r[1] else {
                 throw bad("timestep_range", "expected [lo, hi] with 0 <= lo < hi, found \(r)")
@@ -179,6 +184,17 @@ public final class DiffusionTraining {
             case let video as UNet3DConditionModel: unet = video
             case let image as UNet2DConditionModel: unet = try UNet3DConditionModel(inflating: image, rng: &rng)
             default: throw ModelFolderError(recipe.initFrom!, "init_from must be an image or a video model")
+            }
+            if let from = recipe.temporalFrom {
+                guard start.unet is UNet2DConditionModel else {
+                    throw ModelFolderError(recipe.initFrom!, "with temporal_from, init_from must be an image model (its spatial weights are kept)")
+                }
+                guard let video = try DiffusionModel.load(directory: resolve(from)).unet as? UNet3DConditionModel else {
+                    throw ModelFolderError(from, "temporal_from must be a video model (UNet3DConditionModel)")
+                }
+                var weights = unet.stateDict()
+                for (key, tensor) in video.stateDict() where UNet3DConditionModel.isTemporalKey(key) { weights[key] = tensor }
+                try unet.load(stateDict: weights, source: resolve(from).path)
             }
             start.textEncoder.setTrainable(false)
             model = DiffusionModel(tokenizer: start.tokenizer, textEncoder: start.textEncoder, unet: unet,

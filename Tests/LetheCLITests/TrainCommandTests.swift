@@ -246,6 +246,27 @@ final class TrainCommandTests: XCTestCase {
             if UNet3DConditionModel.isTemporalKey(key) { movedTemporal += same ? 0 : 1 } else { XCTAssertTrue(same, "\(key) is spatial and frozen") }
         }
         XCTAssertGreaterThan(movedTemporal, 0, "the temporal layers train")
+        // temporal_from: stage 3's spatial weights with the video model's temporal layers (a rate
+        // too small to move either, so both can be compared with their sources).
+        let merged = dir.appendingPathComponent("merged")
+        let mergeRecipe = dir.appendingPathComponent("merge.yaml")
+        try (String(contentsOf: continued, encoding: .utf8)
+            .replacingOccurrences(of: "init_from: \(video.path)", with: "init_from: \(stage3.path)\ntemporal_from: \(video.path)")
+            .replacingOccurrences(of: "lr: 0.001", with: "lr: 0.000000001")).write(to: mergeRecipe, atomically: true, encoding: .utf8)
+        run = try LetheProcess.run(["train", "video", "--config", mergeRecipe.path, "--out", merged.path, "--dtype", "float16"], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let spatialSource = try SafeTensors.load(stage3.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
+        for (key, tensor) in try SafeTensors.load(merged.appendingPathComponent("unet/diffusion_pytorch_model.safetensors")) {
+            let source = UNet3DConditionModel.isTemporalKey(key) ? before[key] : spatialSource[key]
+            let expected = try XCTUnwrap(source, key)
+            XCTAssertEqual(tensor.count, expected.count, key)  // inflation may reshape (1×1 convolutions become linear layers)
+            let gap = zip(tensor.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(gap, 1e-3, "\(key) comes from \(UNet3DConditionModel.isTemporalKey(key) ? "temporal_from" : "init_from")")
+        }
+        let notVideo = try recipe("nv.yaml", "kind: video\ninit_from: \(stage3.path)\ntemporal_from: \(stage3.path)")
+        run = try LetheProcess.run(["train", "video", "--config", notVideo.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.stderr.contains("temporal_from must be a video model"), run.stderr)
         let badRange = try recipe("range.yaml", "kind: video\ninit_from: \(video.path)\ntimestep_range: [900, 100]")
         run = try LetheProcess.run(["train", "video", "--config", badRange.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
         XCTAssertEqual(run.status, 1)
