@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import LetheCore
+import LetheEval
 import LetheMedia
 import LetheModels
 
@@ -45,8 +46,8 @@ struct Generate: LetheCommand {
     var frames = 8
     @Option(help: "DDIM steps.")
     var steps = 25
-    @Option(help: "Classifier-free guidance scale (1 turns guidance off).")
-    var guidance: Float = 7.5
+    @Option(help: "Classifier-free guidance scale (1 turns guidance off). The default suits the shipped world models (as eval and compare use); Stable Diffusion checkpoints usually want 7.5.")
+    var guidance = EvaluationOptions.worldGuidance
     @Option(help: "Seed of the initial noise.")
     var seed: UInt64 = 0
     @Option(name: .customLong("init-noise"), help: "Initial noise from a .safetensors file instead of --seed.")
