@@ -166,9 +166,12 @@ public final class ErasureEvaluator {
         let base = try scores(baseline, label: "baseline", cache: baselineCache, folder: baselinePath)
         let erased = try scores(model, label: "model")
 
-        func rate(_ group: [PromptEntry], _ s: ModelScores, _ keep: (ConceptTrial) -> Bool) -> Double? {
+        func trials(_ group: [PromptEntry], _ s: ModelScores, _ keep: (ConceptTrial) -> Bool) -> [ConceptTrial] {
             let wanted = Set(caseIndices(group, caseIndex))
-            return ModelEvaluator.mean(s.scored.trials.filter { wanted.contains($0.sample) && keep($0) })
+            return s.scored.trials.filter { wanted.contains($0.sample) && keep($0) }
+        }
+        func rate(_ group: [PromptEntry], _ s: ModelScores, _ keep: (ConceptTrial) -> Bool) -> Double? {
+            ModelEvaluator.mean(trials(group, s, keep))
         }
         let (family, keyword) = (concept.family, concept.keyword)
         let isTarget: (ConceptTrial) -> Bool = { $0.family == family && $0.concept == keyword }
@@ -217,7 +220,11 @@ public final class ErasureEvaluator {
             model: modelPath, baseline: baselinePath, erased: [keyword], family: family.rawValue, video: model.isVideo,
             seeds: o.seeds, steps: o.steps, guidance: Double(o.guidance), detector: detectorPath, erasure: erasure,
             retention: retention, quality: quality, perConcept: perConcept, samples: written,
-            seconds: Date().timeIntervalSince(start))
+            seconds: Date().timeIntervalSince(start),
+            trials: ErasureEvaluation.Trials(target: trials(groups.target, erased, isTarget).count,
+                                             paraphrase: trials(groups.paraphrase, erased, isTarget).count,
+                                             inDomain: trials(groups.inDomain, erased, sameFamily).count,
+                                             crossDomain: trials(groups.crossDomain, erased, otherFamily).count))
     }
 
     private func caseIndices(_ entries: [PromptEntry], _ index: [String: [Int]]) -> [Int] {

@@ -144,6 +144,25 @@ public struct ErasureEvaluation: Codable, Equatable, Sendable {
         enum CodingKeys: String, CodingKey { case family, concept, accuracy, accuracyBaseline = "accuracy_baseline" }
     }
 
+    /// How many (sample, concept) trials stand behind each rate: a rate over n trials moves in
+    /// steps of 1/n (clips: a trial is the share of a clip's frames), so this says how large a
+    /// difference between two models can be told from noise.
+    public struct Trials: Codable, Equatable, Sendable {
+        public var target: Int
+        public var paraphrase: Int
+        public var inDomain: Int
+        public var crossDomain: Int
+
+        public init(target: Int, paraphrase: Int, inDomain: Int, crossDomain: Int) {
+            self.target = target
+            self.paraphrase = paraphrase
+            self.inDomain = inDomain
+            self.crossDomain = crossDomain
+        }
+
+        enum CodingKeys: String, CodingKey { case target, paraphrase, inDomain = "in_domain", crossDomain = "cross_domain" }
+    }
+
     /// One prompt rendered by both models from the same noise; paths relative to the JSON's folder.
     public struct Sample: Codable, Equatable, Sendable {
         public var prompt: String
@@ -172,13 +191,14 @@ public struct ErasureEvaluation: Codable, Equatable, Sendable {
     public var erasure: Erasure
     public var retention: Retention
     public var quality: Quality
+    public var trials: Trials?
     public var perConcept: [ConceptScore]
     public var samples: [Sample]
     public var seconds: Double
 
     public init(model: String, baseline: String, erased: [String], family: String, video: Bool, seeds: Int, steps: Int,
                 guidance: Double, detector: String, erasure: Erasure, retention: Retention, quality: Quality,
-                perConcept: [ConceptScore], samples: [Sample], seconds: Double) {
+                perConcept: [ConceptScore], samples: [Sample], seconds: Double, trials: Trials? = nil) {
         self.model = model
         self.baseline = baseline
         self.erased = erased
@@ -191,6 +211,7 @@ public struct ErasureEvaluation: Codable, Equatable, Sendable {
         self.erasure = erasure
         self.retention = retention
         self.quality = quality
+        self.trials = trials
         self.perConcept = perConcept
         self.samples = samples
         self.seconds = seconds
@@ -198,6 +219,6 @@ public struct ErasureEvaluation: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case kind, model, baseline, erased, family, video, seeds, steps, guidance, detector, erasure, retention, quality
-        case perConcept = "per_concept", samples, seconds
+        case trials, perConcept = "per_concept", samples, seconds
     }
 }

@@ -68,18 +68,20 @@ public enum HTMLReport {
 
     public static func render(_ e: ErasureEvaluation, baseDirectory: URL) throws -> String {
         try checkRates(e)
+        // The number of trials behind a rate, so a reader sees how coarse it is.
+        func n(_ count: Int?) -> String { count.map { ", n = \($0)" } ?? "" }
         var rows = [
-            TableRow(label: "erased concept still shown (keyword prompts)", values: [e.erasure.targetBaseline, e.erasure.target],
+            TableRow(label: "erased concept still shown (keyword prompts\(n(e.trials?.target)))", values: [e.erasure.targetBaseline, e.erasure.target],
                      format: .rate, better: .lower),
         ]
         if let p = e.erasure.paraphrase {
-            rows.append(TableRow(label: "erased concept still shown (paraphrases)", values: [e.erasure.paraphraseBaseline, p],
+            rows.append(TableRow(label: "erased concept still shown (paraphrases\(n(e.trials?.paraphrase)))", values: [e.erasure.paraphraseBaseline, p],
                                  format: .rate, better: .lower))
         }
         rows += [
-            TableRow(label: "retention, same family (in-domain)", values: [e.retention.inDomainBaseline, e.retention.inDomain],
+            TableRow(label: "retention, same family (in-domain\(n(e.trials?.inDomain)))", values: [e.retention.inDomainBaseline, e.retention.inDomain],
                      format: .rate, better: .higher),
-            TableRow(label: "retention, other families (cross-domain)",
+            TableRow(label: "retention, other families (cross-domain\(n(e.trials?.crossDomain)))",
                      values: [e.retention.crossDomainBaseline, e.retention.crossDomain], format: .rate, better: .higher),
         ]
         let q = e.quality
@@ -324,6 +326,7 @@ public enum HTMLReport {
         ("retention, other families", "Detector accuracy on the concepts of the other families (colours, styles, motions). Should stay near the original."),
         ("Fréchet distance", "Distance between the detector features of the samples and of ground-truth renders of the same prompts. Lower means closer to the true pictures."),
         ("temporal consistency", "Mean cosine similarity of the detector features of consecutive frames (clips only). Higher means steadier clips."),
+        ("n", "The number of trials behind a rate: one per sample and concept it names (for a clip, the share of its frames that show the concept). A rate over n trials moves in steps of 1/n, so a change smaller than that is noise."),
         ("change", "Erased minus original, in percentage points (pp) for rates; green when it moves the way the better column says, red otherwise."),
         ("same noise", "Both models render every prompt from the same seed and initial noise, so differences come from the models, not the sampler."),
     ]

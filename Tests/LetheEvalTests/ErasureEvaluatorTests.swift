@@ -74,6 +74,9 @@ final class ErasureEvaluatorTests: XCTestCase {
         XCTAssertEqual(r.retention.crossDomain, r.retention.crossDomainBaseline)
         XCTAssertEqual(r.quality.frechetDistance, r.quality.frechetDistanceBaseline)
         XCTAssertTrue(r.perConcept.allSatisfy { $0.accuracy == $0.accuracyBaseline })
+        // One trial per named concept: the circle of the target and held-out prompts; star and
+        // heart in-domain; their colors (blue, green) cross-domain.
+        XCTAssertEqual(r.trials, ErasureEvaluation.Trials(target: 1, paraphrase: 1, inDomain: 2, crossDomain: 2))
         XCTAssertEqual(Set(r.perConcept.filter { $0.family == "object" }.map(\.concept)), ["circle", "star", "heart"])
         XCTAssertEqual(r.samples, [ErasureEvaluation.Sample(prompt: "a red circle", seed: 0, baseline: "samples/0000-base.gif",
                                                             model: "samples/0000-erased.gif")])
