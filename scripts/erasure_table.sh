@@ -62,8 +62,8 @@ python3 - "$out" "${rows[@]}" <<'PY'
 import json, os, sys
 out, rows = sys.argv[1], sys.argv[2:]
 def pct(x): return "-" if x is None else f"{100 * x:.0f}%"
-print("| method | concept | erased on → scored on | target (baseline) | paraphrase (baseline) | in-domain (baseline) | cross-domain (baseline) | erase time | erase peak memory |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| method | concept | erased on → scored on | target (baseline) | paraphrase (baseline) | in-domain (baseline) | cross-domain (baseline) | trials (target/para/in/cross) | erase time | erase peak memory |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 where_name = {"image": "image → image", "transfer": "image → video (transferred)", "video": "video → video (direct)"}
 for row in rows:
     method, concept, where = row.split(":")
@@ -73,8 +73,11 @@ for row in rows:
     e = json.load(open(os.path.join(d, "eval.json")))
     r = json.load(open(os.path.join(d, "erased", "erase.json")))
     er, rt = e["erasure"], e["retention"]
+    t = e.get("trials")
+    trials = [t["target"], t["paraphrase"], t["in_domain"], t["cross_domain"]] if t else None
     print(f"| {method} | {concept} | {where_name[where]} | {pct(er['target'])} ({pct(er['target_baseline'])}) "
           f"| {pct(er.get('paraphrase'))} ({pct(er.get('paraphrase_baseline'))}) "
           f"| {pct(rt['in_domain'])} ({pct(rt['in_domain_baseline'])}) | {pct(rt['cross_domain'])} ({pct(rt['cross_domain_baseline'])}) "
+          f"| {'/'.join(str(n) for n in trials) if trials else '-'} "
           f"| {r['seconds']:.0f} s | {r['peak_memory_bytes'] / 2**20:.0f} MB |")
 PY
