@@ -1,10 +1,12 @@
-// Pretraining the world's own diffusion models (configs/train/image.yaml, video.yaml).
+// Pretraining the world's own diffusion models (configs/train/image*.yaml, video*.yaml).
 //
-// The image model learns its text encoder and its UNet together from nothing, in pixel space,
-// with the ordinary ε-prediction loss; a share of captions is dropped to "" so classifier-free
-// guidance works. The video model starts from the image model: its UNet3D is inflated from the
-// image UNet (temporal layers start as the identity) and its text encoder is the image model's,
-// frozen, so the two models share a bit-identical encoder — the premise of `lethe transfer`.
+// The image model's UNet learns to draw in pixel space on a text encoder pretrained from captions
+// alone (`text_encoder_from`, frozen with `train_parameters: unet`), with the ε-prediction loss;
+// a share of captions is dropped to "" so classifier-free guidance works. The video model starts
+// from an image model: its UNet3D is inflated from the image UNet (temporal layers start as the
+// identity, or come from another video model with `temporal_from`) and its text encoder is the
+// image model's, frozen, so the two models share a bit-identical encoder — the premise of
+// `lethe transfer`. Later stages continue a model (`init_from`).
 // Batch i depends only on the seed and i, so a resumed run sees the same data and noise.
 
 import Foundation
