@@ -391,7 +391,10 @@ struct BarChart {
 
     func svg() -> String {
         let e = HTMLReport.escape
-        let labelWidth = 290, plotWidth = 360, valueWidth = 60
+        // Sized to the longest label: SVG text does not wrap, and a fixed column cut off the
+        // headline labels on the left. 7 px per character over-estimates 12 px sans-serif.
+        let longestLabel = rows.map { $0.label.count }.max() ?? 0
+        let labelWidth = max(120, 7 * longestLabel + 16), plotWidth = 360, valueWidth = 60
         let width = labelWidth + plotWidth + valueWidth + 10
         let bar = 14, gap = 12, top = 54
         let rowHeight = series.count * bar + gap

@@ -92,6 +92,26 @@ final class HTMLReportTests: XCTestCase {
         XCTAssertFalse(html.contains("temporal consistency</td>"), "no row for a null measure")
     }
 
+    /// SVG text does not wrap: a label drawn right-aligned at x must have room to its left, or
+    /// the browser cuts it off (the headline labels were, at a fixed 290 px column).
+    func testBarChartLabelColumnFitsTheLongestLabel() throws {
+        let long = String(repeating: "erased concept still shown (keyword prompts, n = 4) ", count: 2)
+        let svg = BarChart(title: "t", series: [.baseline, .model("erased")],
+                           rows: [("short", [0.5, 0.2]), (long, [0.9, nil])]).svg()
+        let pattern = try NSRegularExpression(pattern: #"<text x="(\d+)" y="\d+" text-anchor="end"[^>]*>([^<]*)</text>"#)
+        let matches = pattern.matches(in: svg, range: NSRange(svg.startIndex..., in: svg))
+        XCTAssertEqual(matches.count, 2)
+        for m in matches {
+            let x = Int(svg[Range(m.range(at: 1), in: svg)!])!
+            let label = svg[Range(m.range(at: 2), in: svg)!]
+            // 6.5 px per character is about what 12 px sans-serif needs on average.
+            XCTAssertGreaterThanOrEqual(Double(x), 6.5 * Double(label.count), String(label))
+        }
+        let widthPattern = try NSRegularExpression(pattern: #"<svg [^>]*width="(\d+)""#)
+        let w = try XCTUnwrap(widthPattern.firstMatch(in: svg, range: NSRange(svg.startIndex..., in: svg)))
+        XCTAssertGreaterThan(Int(svg[Range(w.range(at: 1), in: svg)!])!, 6 * long.count + 360)
+    }
+
     func reportError(_ json: String, baseDirectory: URL = URL(fileURLWithPath: "/nonexistent")) -> String {
         do {
             _ = try HTMLReport.render(Data(json.utf8), baseDirectory: baseDirectory)
