@@ -30,7 +30,7 @@ struct Erase: LetheCommand {
     var concept: [String]
     @Flag(name: .customLong("free-text"), help: "Accept concept names that are not world concepts, as free text.")
     var freeText = false
-    @Option(help: "The anchor prompt (anchor method); default \"a shape\".")
+    @Option(help: "The anchor prompt (anchor method): every concept caption is pulled to it (anchor_mode prompt). Without it the recipe decides.")
     var anchor: String?
     @Option(help: "esd, sdd, fewshot or anchor (default \(ErasureMethodKind.standard.rawValue)).")
     var method: String?
@@ -100,6 +100,9 @@ struct Erase: LetheCommand {
         if let anchor {
             guard recipe.method == .anchor else { throw CLIError("--anchor applies to the anchor method, not \(recipe.method.rawValue)") }
             recipe.anchor = anchor
+            // Naming an anchor means "pull the captions to this prompt": in-context anchoring
+            // would ignore it for world concepts.
+            recipe.anchorMode = .prompt
         }
         try recipe.validate(source: "command line")
         let concepts = try concept.map { try ErasureConcept.resolve($0, allowFreeText: freeText) }

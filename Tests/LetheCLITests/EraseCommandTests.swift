@@ -74,6 +74,24 @@ final class EraseCommandTests: XCTestCase {
         XCTAssertTrue(resume.stderr.contains("no checkpoint"), resume.stderr)
     }
 
+    /// `--anchor TEXT` names the prompt every caption is pulled to, so it overrides a recipe's
+    /// in-context anchoring (which would ignore it); erase.json records what ran.
+    func testAnchorOptionSwitchesToPromptAnchoring() throws {
+        let dir = try scratch()
+        let recipe = dir.appendingPathComponent("small.yaml")
+        try "method: anchor\nanchor_mode: in-context\nsteps: 1\nimages: 1\ngeneration_steps: 2\nbatch_size: 1\n"
+            .write(to: recipe, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("erased")
+        let run = try LetheProcess.run(["erase", "--model", pipelines.appendingPathComponent("sd_tiny").path,
+                                        "--concept", "a golden retriever", "--free-text", "--config", recipe.path,
+                                        "--anchor", "a dog", "--out", out.path], timeout: 120)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("erase.json"))) as? [String: Any])
+        let recorded = try XCTUnwrap(report["recipe"] as? [String: Any])
+        XCTAssertEqual(recorded["anchor"] as? String, "a dog")
+        XCTAssertEqual(recorded["anchor_mode"] as? String, "prompt")
+    }
+
     func testTransferCopiesTheEncoderOrRefusesNamingBothValues() throws {
         let dir = try scratch()
         let sd = pipelines.appendingPathComponent("sd_tiny"), t2v = pipelines.appendingPathComponent("t2v_tiny")
