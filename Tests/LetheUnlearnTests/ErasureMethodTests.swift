@@ -77,6 +77,7 @@ final class ErasureMethodTests: XCTestCase {
     func testAnchorLossMatchesTheAnchorAndKeepsOthers() throws {
         let model = try TinyWorld.makeModel(video: false)
         var recipe = TinyWorld.recipe(.anchor)
+        recipe.anchorMode = .prompt  // every caption to "a shape"; in-context has its own test
         recipe.embeddingWeight = 0  // the prediction terms alone; the text-space term has its own test
         let method = Anchor(targets: try targets(["star"], recipe: recipe, model: model), recipe: recipe)
         XCTAssertFalse(method.preservePrompts.contains("a star"))
@@ -98,6 +99,7 @@ final class ErasureMethodTests: XCTestCase {
     func testAnchorNegativeGuidancePushesPastTheAnchor() throws {
         let model = try TinyWorld.makeModel(video: false)
         var recipe = TinyWorld.recipe(.anchor)
+        recipe.anchorMode = .prompt
         recipe.embeddingWeight = 0
         recipe.eta = 0.5
         let method = Anchor(targets: try targets(["star"], recipe: recipe, model: model), recipe: recipe)
@@ -115,6 +117,7 @@ final class ErasureMethodTests: XCTestCase {
     func testAnchorTextSpaceTermPullsCaptionEmbeddingsToTheAnchor() throws {
         let model = try TinyWorld.makeModel(video: false)
         var recipe = TinyWorld.recipe(.anchor)
+        recipe.anchorMode = .prompt
         recipe.embeddingWeight = 0.5
         recipe.lr = 3e-3
         let method = Anchor(targets: try targets(["star"], recipe: recipe, model: model), recipe: recipe)
