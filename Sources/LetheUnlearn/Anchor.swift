@@ -1,8 +1,9 @@
 // Lethe's bounded few-shot variant. Gradient ascent (FewShot) has no floor: the encoder is
 // pushed away from the concept without saying where to, and other prompts drift with it. Here
 // the same generated images are noised, and the concept caption's prediction is pulled to the
-// FROZEN prediction for an anchor prompt ("a shape" unless told otherwise; or, with
-// `anchor_mode: in-context`, the caption itself with an anchor phrase in the concept's place), a bounded target in
+// FROZEN prediction for the caption itself with an anchor phrase in the concept's place
+// (`anchor_mode: in-context`, the default for world concepts: the caption's other words keep
+// their meaning) or for one anchor prompt ("a shape"; `anchor_mode: prompt`), a bounded target in
 // the spirit of ESD with an anchor (DoCo, "A Concept is More Than a Word"); a preservation term
 // keeps other prompts' predictions on the same x_t equal to the original's:
 //   L = ‖ε_θ(x_t, c) − ε̂‖² + λ · ‖ε_θ(x_t, p) − ε*(x_t, p)‖²
