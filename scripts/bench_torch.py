@@ -90,7 +90,7 @@ def unet2d_sample_forward():
 def erase_step(repeats=10, warmup=2):
     """The default erasure method's step (Lethe's Anchor: Sources/LetheUnlearn/Anchor.swift) in
     transformers/diffusers on the same model folder, from the inputs lethe-bench dumped:
-      L = mse(eps(x_t, t, enc(captions)), eps*(x_t, t, anchor)) + w * mse(eps(x_t', t', enc(p)), eps*(x_t', t', p))
+      L = mse(eps(x_t, t, enc(captions)), eps*(x_t, t, anchors)) + w * mse(eps(x_t', t', enc(p)), eps*(x_t', t', p))
           + m * (mse(enc(captions), enc*(anchor)) + mse(enc(p), enc*(p)))
     with eps* the frozen UNet on the ORIGINAL encoder's cached embeddings, only the recipe's
     encoder subset training, AdamW with the recipe's settings. Returns seconds per step, the loss
@@ -134,12 +134,16 @@ def erase_step(repeats=10, warmup=2):
                          truncation=True, return_tensors="pt").input_ids
 
     captions, anchor = json.loads(meta["captions"]), meta["anchor"]
+    # Each caption's anchor (in-context anchoring replaces the concept inside the caption).
+    anchored = json.loads(meta.get("anchored_captions", "null")) or [anchor] * len(captions)
+    if len(anchored) != len(captions):
+        raise SystemExit("bench_torch: anchored_captions and captions differ in length")
     preserve = json.loads(meta["preserve_prompts"])
     s0 = [json.loads(meta[k]) for k in ("step0_captions", "step0_anchors", "step0_preserved")]
     if not torch.equal(ids(s0[0] + s0[1] + s0[2]), data["step0_input_ids"].long()):
         raise SystemExit("bench_torch: transformers' tokenizer gives other ids than Lethe's for the step-0 prompts")
     # The original encoder's embeddings of the fixed prompts, once before training (as Lethe).
-    fixed = sorted(set([anchor] + preserve + captions))
+    fixed = sorted(set([anchor] + preserve + captions + anchored))
     with torch.no_grad():
         cached = dict(zip(fixed, encoder(ids(fixed))[0]))
 
@@ -188,13 +192,14 @@ def erase_step(repeats=10, warmup=2):
     def step():
         # The batch as Lethe draws it: random images, a random caption each, uniform t, fresh noise.
         pick = torch.randint(images.shape[0], (batch,), generator=gen)
-        caps = [captions[i] for i in torch.randint(len(captions), (batch,), generator=gen)]
+        picked = torch.randint(len(captions), (batch,), generator=gen).tolist()
+        caps, anchors = [captions[i] for i in picked], [anchored[i] for i in picked]
         t = torch.randint(scheduler.config.num_train_timesteps, (batch,), generator=gen)
         x0 = images[pick]
         sample = scheduler.add_noise(x0, torch.randn(x0.shape, generator=gen), t)
         preserved = [preserve[i] for i in torch.randint(len(preserve), (per_step,), generator=gen)]
         opt.zero_grad(set_to_none=True)
-        loss = loss_of(sample, t, caps, [anchor] * batch, preserved, [i % batch for i in range(per_step)])
+        loss = loss_of(sample, t, caps, anchors, preserved, [i % batch for i in range(per_step)])
         loss.backward()
         opt.step()
         return loss.item()

@@ -108,6 +108,11 @@ enum ErasureBench {
         let metadata: [String: String] = [
             "model": modelDirectory.path, "concept": concept, "method": method.name,
             "captions": try json(images.captions.flatMap { $0 }), "anchor": recipe.anchor,
+            // Each caption's anchor, aligned with "captions" (in-context anchoring: the caption
+            // with the concept replaced; prompt anchoring: the one anchor prompt).
+            "anchored_captions": try json(zip(images.captions, images.anchoredCaptions).flatMap { captions, anchored in
+                anchored ?? Array(repeating: recipe.anchor, count: captions.count)
+            }),
             "preserve_prompts": try json(method.preservePrompts),
             "step0_captions": try json(b.captions), "step0_anchors": try json(anchors),
             "step0_preserved": try json(preserved), "step0_preserved_rows": try json(batch.preserved.map(\.row)),
