@@ -362,6 +362,18 @@ final class UNetMotionModelTests: XCTestCase {
         let again = try XCTUnwrap(loaded.unet as? UNetMotionModel)
         XCTAssertEqual(again.config, unet.config)
         for (key, t) in unet.stateDict() { XCTAssertEqual(again.stateDict()[key]?.scalars, t.scalars, key) }
+
+        // The sampling loop runs clips through it, up to motion_max_seq_length frames.
+        var options = GenerationOptions()
+        options.steps = 2
+        options.frames = 3
+        let clip = try DiffusionPipeline(model: loaded).generate(prompts: ["a red circle"], options: options)
+        XCTAssertEqual(clip.shape, [1, config.inChannels, 3, 8, 8])
+        XCTAssertTrue(clip.scalars.allSatisfy(\.isFinite))
+        options.frames = config.motionMaxSeqLength + 1
+        XCTAssertThrowsError(try DiffusionPipeline(model: loaded).generate(prompts: ["a red circle"], options: options)) { error in
+            XCTAssertTrue("\(error)".contains("motion_max_seq_length"), "\(error)")
+        }
     }
 
     func testMissingWeightsNameTheFolder() throws {
