@@ -212,6 +212,30 @@ def erase_entries():
     return {"erase_step": seconds, "erase_step_loss0": loss0, "erase_step_grad_rel_diff": grad_rel}
 
 
+def video_step(motion):
+    """lethe-bench's videoStep: the clip world's image UNet (configs/train/image.yaml) as
+    UNet3DConditionModel or UNetMotionModel, batch 3 × 8 frames × 3×32×32, forward, MSE, backward."""
+    from diffusers import UNet3DConditionModel, UNetMotionModel
+    common = dict(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(32, 64, 64), layers_per_block=1,
+                  cross_attention_dim=128, norm_num_groups=8)
+    if motion:
+        m = UNetMotionModel(down_block_types=("DownBlockMotion", "CrossAttnDownBlockMotion", "CrossAttnDownBlockMotion"),
+                            up_block_types=("CrossAttnUpBlockMotion", "CrossAttnUpBlockMotion", "UpBlockMotion"),
+                            num_attention_heads=(4, 8, 8), motion_num_attention_heads=8, **common)
+    else:
+        m = UNet3DConditionModel(down_block_types=("DownBlock3D", "CrossAttnDownBlock3D", "CrossAttnDownBlock3D"),
+                                 up_block_types=("CrossAttnUpBlock3D", "CrossAttnUpBlock3D", "UpBlock3D"),
+                                 attention_head_dim=8, **common)
+    x, c, t = torch.randn(3, 3, 8, 32, 32), torch.randn(3, 16, 128), torch.tensor([10, 500, 990])
+    # UNetMotionModel takes one context row per frame (AnimateDiffPipeline repeats them).
+    context = c.repeat_interleave(8, dim=0) if motion else c
+
+    def step():
+        m.zero_grad(set_to_none=True)
+        F.mse_loss(m(x, t, encoder_hidden_states=context).sample, x).backward()
+    return median_time(step, 3, warmup=1)
+
+
 BENCHES = {"unet2d_train_step": unet2d_train_step, "unet2d_sample_forward": unet2d_sample_forward, "gemm_1024": gemm, "conv2d_fwd_bwd": conv2d, "attention_fwd_bwd": attention}
 
 if __name__ == "__main__":
@@ -220,4 +244,8 @@ if __name__ == "__main__":
     # Opt-in (needs a model folder and lethe-bench's dump); `erase` names all erasure entries.
     if "erase" in names or "erase_step" in names:
         out.update(erase_entries())
+    # Opt-in video models; `video` names both.
+    for name, motion in (("video_unet3d_step", False), ("video_motion_step", True)):
+        if "video" in names or name in names:
+            out[name] = video_step(motion)
     print(json.dumps(out))

@@ -1,6 +1,9 @@
 // Modules own parameters under their state-dict keys, so loading or saving a
 // diffusers/transformers checkpoint is a walk of the module tree ("down_blocks.0.resnets.1.conv1.weight")
 // with no remapping tables.
+//
+// Buffers are torch's persistent buffers (`register_buffer`): tensors saved and loaded with the
+// parameters under their keys, but never trained (AnimateDiff's sinusoidal `pos_embed.pe`).
 
 public enum StateDictError: Error, CustomStringConvertible {
     case missingKeys(source: String, keys: [String])
@@ -23,6 +26,7 @@ public enum StateDictError: Error, CustomStringConvertible {
 open class Module {
     public private(set) var ownParameters: [(key: String, tensor: Tensor)] = []
     public private(set) var children: [(key: String, module: Module)] = []
+    public private(set) var ownBuffers: [(key: String, tensor: Tensor)] = []
 
     public init() {}
 
@@ -31,6 +35,15 @@ open class Module {
     public func parameter(_ key: String, _ tensor: Tensor) -> Tensor {
         tensor.requiresGrad = true
         ownParameters.append((key, tensor))
+        return tensor
+    }
+
+    /// Registers a buffer under its state-dict key and returns it: part of `stateDict()` and of
+    /// `load(stateDict:)`, but not of `parameters`, so it is never trained or counted.
+    @discardableResult
+    public func buffer(_ key: String, _ tensor: Tensor) -> Tensor {
+        tensor.requiresGrad = false
+        ownBuffers.append((key, tensor))
         return tensor
     }
 
@@ -57,6 +70,16 @@ open class Module {
         return out
     }
 
+    /// Every buffer with its full dotted key, in registration order.
+    public func namedBuffers(prefix: String = "") -> [(key: String, tensor: Tensor)] {
+        var out = ownBuffers.map { (prefix + $0.key, $0.tensor) }
+        for (k, m) in children { out += m.namedBuffers(prefix: prefix + k + ".") }
+        return out
+    }
+
+    /// Every tensor of the state dict: parameters, then buffers.
+    public func namedStateTensors() -> [(key: String, tensor: Tensor)] { namedParameters() + namedBuffers() }
+
     public var parameters: [Tensor] { namedParameters().map(\.tensor) }
     public var trainableParameters: [Tensor] { parameters.filter(\.requiresGrad) }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
@@ -76,15 +99,16 @@ open class Module {
         return m
     }
 
+    /// Parameters and buffers by key.
     public func stateDict() -> [String: Tensor] {
-        Dictionary(namedParameters().map { ($0.key, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        Dictionary(namedStateTensors().map { ($0.key, $0.tensor) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// Copies values from `stateDict` into the parameters. Every parameter must be present with
+    /// Copies values from `stateDict` into the parameters and buffers. Every one must be present with
     /// its exact shape; keys the model does not have are an error unless listed in `ignoring`.
     /// Nothing is written unless everything fits.
     public func load(stateDict: [String: Tensor], source: String, ignoringUnexpected ignore: (String) -> Bool = { _ in false }) throws {
-        let named = namedParameters()
+        let named = namedStateTensors()
         let missing = named.map(\.key).filter { stateDict[$0] == nil }
         if !missing.isEmpty { throw StateDictError.missingKeys(source: source, keys: missing) }
         let known = Set(named.map(\.key))

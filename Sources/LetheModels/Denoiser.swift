@@ -42,3 +42,14 @@ extension UNet3DConditionModel: Denoiser {
         self(sample: sample, timesteps: timesteps, encoderHiddenStates: encoderHiddenStates)
     }
 }
+
+extension UNetMotionModel: Denoiser {
+    public var inChannels: Int { config.inChannels }
+    public var sampleSize: (height: Int, width: Int) { resolvedSampleSize(config.sampleSize) }
+    /// The first block's (a CLIP encoder can only feed a model whose blocks all take one width).
+    public var crossAttentionDim: Int { config.crossAttentionDim.resolved(count: config.blockCount)[0] }
+    public var isVideo: Bool { true }
+    public func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
+        self(sample: sample, timesteps: timesteps, encoderHiddenStates: encoderHiddenStates)
+    }
+}

@@ -35,7 +35,7 @@ public final class DiffusionModel {
         self.textEncoder = textEncoder
         self.unet = unet
         self.schedulerConfig = schedulerConfig
-        self.index = index ?? DiffusionModel.defaultIndex(video: unet.isVideo)
+        self.index = index ?? DiffusionModel.defaultIndex(for: unet)
         self.sourceDirectory = sourceDirectory
     }
 
@@ -51,6 +51,17 @@ public final class DiffusionModel {
             "unet": ["diffusers", .string(video ? "UNet3DConditionModel" : "UNet2DConditionModel")],
             "scheduler": ["diffusers", "DDIMScheduler"],
         ], source: indexName)
+    }
+
+    /// The model_index.json diffusers writes for a pipeline around `unet`: AnimateDiffPipeline
+    /// (with its optional components null) for a UNetMotionModel, otherwise as `defaultIndex(video:)`.
+    public static func defaultIndex(for unet: any Denoiser) -> JSONConfig {
+        guard unet is UNetMotionModel else { return defaultIndex(video: unet.isVideo) }
+        var index = defaultIndex(video: true)
+        index["_class_name"] = "AnimateDiffPipeline"
+        index["unet"] = ["diffusers", "UNetMotionModel"]
+        for name in ["motion_adapter", "feature_extractor", "image_encoder"] { index[name] = [.null, .null] }
+        return index
     }
 
     /// The (library, class) a model_index.json names for a component.
@@ -79,8 +90,9 @@ public final class DiffusionModel {
         switch unetClass {
         case "UNet2DConditionModel": unet = try UNet2DConditionModel.load(directory: unetDir)
         case "UNet3DConditionModel": unet = try UNet3DConditionModel.load(directory: unetDir)
+        case "UNetMotionModel": unet = try UNetMotionModel.load(directory: unetDir)
         default:
-            throw ModelFolderError(indexURL.path, "unet is a \(unetClass); Lethe runs UNet2DConditionModel and UNet3DConditionModel")
+            throw ModelFolderError(indexURL.path, "unet is a \(unetClass); Lethe runs UNet2DConditionModel, UNet3DConditionModel and UNetMotionModel")
         }
         let textEncoder = try CLIPTextModel.load(directory: directory.appendingPathComponent("text_encoder"))
         guard textEncoder.config.hiddenSize == unet.crossAttentionDim else {
@@ -105,6 +117,7 @@ public final class DiffusionModel {
             switch unet {
             case let u as UNet2DConditionModel: try u.save(to: staging.appendingPathComponent("unet"), dtype: dtype)
             case let u as UNet3DConditionModel: try u.save(to: staging.appendingPathComponent("unet"), dtype: dtype)
+            case let u as UNetMotionModel: try u.save(to: staging.appendingPathComponent("unet"), dtype: dtype)
             default: throw ModelFolderError(directory.path, "cannot save a \(type(of: unet))")
             }
             let scheduler = try DDIMScheduler(config: schedulerConfig)

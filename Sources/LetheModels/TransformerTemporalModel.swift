@@ -37,18 +37,18 @@ public final class TemporalTransformerBlock: Module {
 
     /// x [B, F, dim] (B sequences of F frames) → [B, F, dim].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = selfAttention(attn1, norm1(x)) + x
-        h = selfAttention(attn2, norm2(h)) + h
+        var h = temporalSelfAttention(attn1, norm1(x)) + x
+        h = temporalSelfAttention(attn2, norm2(h)) + h
         return ff(norm3(h)) + h
     }
+}
 
-    /// The attention's own projections around a kernel for short sequences: temporal attention
-    /// runs N·H·W sequences of only F frames, where one pair of GEMM calls per sequence and head
-    /// would cost far more in call overhead than in arithmetic.
-    private func selfAttention(_ attn: Attention, _ x: Tensor) -> Tensor {
-        guard x.shape[1] <= shortSequenceLimit else { return attn(x) }
-        return attn.toOut(shortSequenceAttention(query: attn.toQ(x), key: attn.toK(x), value: attn.toV(x), heads: attn.heads))
-    }
+/// Self-attention of `attn` over x [B, F, dim]: the attention's own projections around a kernel
+/// for short sequences. Temporal attention runs N·H·W sequences of only F frames, where one pair
+/// of GEMM calls per sequence and head would cost far more in call overhead than in arithmetic.
+func temporalSelfAttention(_ attn: Attention, _ x: Tensor) -> Tensor {
+    guard x.shape[1] <= shortSequenceLimit else { return attn(x) }
+    return attn.toOut(shortSequenceAttention(query: attn.toQ(x), key: attn.toK(x), value: attn.toV(x), heads: attn.heads))
 }
 
 /// Sequences up to this length use `shortSequenceAttention`; longer ones the GEMM-based attention.

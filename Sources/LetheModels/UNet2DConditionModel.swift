@@ -15,13 +15,20 @@ public enum UNetParameterGroup: Sendable {
     case crossAttentionKeyValue
     /// Everything except the cross-attention layers (ESD-u).
     case nonCrossAttention
+    /// The layers a video UNet adds to an image UNet, the only ones that look across frames:
+    /// UNet3DConditionModel's transformer_in, temp_convs and temp_attentions, UNetMotionModel's
+    /// motion_modules. An image UNet has none.
+    case temporal
 
     public func contains(_ key: String) -> Bool {
         switch self {
         case .all: return true
-        case .crossAttention: return key.contains(".attn2.")
-        case .crossAttentionKeyValue: return key.contains(".attn2.to_k.") || key.contains(".attn2.to_v.")
-        case .nonCrossAttention: return !key.contains(".attn2.")
+        // A motion module's attn2 is its second self-attention, not cross-attention.
+        case .crossAttention: return key.contains(".attn2.") && !UNetMotionModel.isTemporalKey(key)
+        case .crossAttentionKeyValue:
+            return (key.contains(".attn2.to_k.") || key.contains(".attn2.to_v.")) && !UNetMotionModel.isTemporalKey(key)
+        case .nonCrossAttention: return !UNetParameterGroup.crossAttention.contains(key)
+        case .temporal: return UNet3DConditionModel.isTemporalKey(key) || UNetMotionModel.isTemporalKey(key)
         }
     }
 }

@@ -77,6 +77,30 @@ benches += [
     }),
 ]
 
+/// The clip world's video models at their training shape (configs/train/video.yaml: batch 3,
+/// 8 frames of 3×32×32, every parameter trained): the image UNet of configs/train/image.yaml
+/// (heads of 8 channels, 8 groups) inflated to UNet3DConditionModel, or given AnimateDiff motion
+/// modules (UNetMotionModel, diffusers' default 8 motion heads). One forward, MSE, backward.
+/// Opt-in (`scripts/bench video` names both).
+func videoStep(motion: Bool) -> Double {
+    var image = UNet2DConfig.clipWorld()
+    image.attentionHeadDim = .perBlock([4, 8, 8])
+    image.normNumGroups = 8
+    let unet2d = try! UNet2DConditionModel(config: image, rng: &rng)
+    let model: any Denoiser = motion ? try! UNetMotionModel(addingMotionModulesTo: unet2d, rng: &rng)
+                                     : try! UNet3DConditionModel(inflating: unet2d, rng: &rng)
+    // Fresh temporal output layers are zero; random ones make the backward pass realistic.
+    for (key, p) in model.namedParameters() where key.contains("proj_out") || key.contains("conv4.3") {
+        p.assign(Tensor.randn(p.shape, rng: &rng, std: 0.02))
+    }
+    let x = Tensor.randn([3, 3, 8, 32, 32], rng: &rng), c = Tensor.randn([3, 16, 128], rng: &rng)
+    let t: [Float] = [10, 500, 990]
+    return medianTime(repeats: 3, warmup: 1) {
+        for p in model.parameters { p.grad = nil }
+        model.predict(sample: x, timesteps: t, encoderHiddenStates: c).mseLoss(x).backward()
+    }
+}
+
 /// Peak resident memory of this process so far, in MB (Linux reports ru_maxrss in KB).
 func peakMemoryMB() -> Double {
     var usage = rusage()
@@ -140,6 +164,10 @@ do {
 if wanted.contains("realsize") {
     FileHandle.standardError.write("bench: realsize…\n".data(using: .utf8)!)
     results.merge(realSize()) { a, _ in a }
+}
+for (name, motion) in [("video_unet3d_step", false), ("video_motion_step", true)] where wanted.contains("video") || wanted.contains(name) {
+    FileHandle.standardError.write("bench: \(name)…\n".data(using: .utf8)!)
+    results[name] = videoStep(motion: motion)
 }
 for (name, run) in benches where wanted.isEmpty || wanted.contains(name) {
     FileHandle.standardError.write("bench: \(name)…\n".data(using: .utf8)!)

@@ -80,6 +80,33 @@ final class OptimizerTests: XCTestCase {
         XCTAssertNotNil(m.module(at: "layers.1"))
     }
 
+    /// A buffer (torch's persistent register_buffer) is saved and loaded under its key like a
+    /// parameter, but is not a parameter: never trainable, not counted, untouched by setTrainable.
+    func testModuleBuffersAreInTheStateDictButNotTrained() throws {
+        final class Leaf: Module {
+            override init() { super.init(); parameter("weight", Tensor.zeros([2])); buffer("pe", Tensor.ones([1, 3])) }
+        }
+        final class Tree: Module {
+            override init() { super.init(); children("blocks", [Leaf()]) }
+        }
+        let m = Tree()
+        XCTAssertEqual(m.namedParameters().map(\.key), ["blocks.0.weight"])
+        XCTAssertEqual(m.namedBuffers().map(\.key), ["blocks.0.pe"])
+        XCTAssertEqual(Set(m.stateDict().keys), ["blocks.0.weight", "blocks.0.pe"])
+        XCTAssertEqual(m.parameterCount, 2)
+        m.setTrainable(true)
+        XCTAssertFalse(m.namedBuffers()[0].tensor.requiresGrad)
+        XCTAssertEqual(m.trainableParameters.count, 1)
+
+        var sd = m.stateDict().mapValues { Tensor(repeating: 5, shape: $0.shape) }
+        try m.load(stateDict: sd, source: "x")
+        XCTAssertEqual(m.namedBuffers()[0].tensor.scalars, [5, 5, 5])
+        sd["blocks.0.pe"] = nil
+        XCTAssertThrowsError(try m.load(stateDict: sd, source: "f")) { XCTAssertTrue("\($0)".contains("blocks.0.pe")) }
+        sd["blocks.0.pe"] = Tensor.zeros([1, 4])
+        XCTAssertThrowsError(try m.load(stateDict: sd, source: "f")) { XCTAssertTrue("\($0)".contains("blocks.0.pe")) }
+    }
+
     /// A parameter with learning-rate scale k moves exactly as under an optimizer with lr·k.
     func testAdamWLearningRateScalesActPerParameter() {
         func run(lr: Float, scales: [Float]?) -> [Tensor] {

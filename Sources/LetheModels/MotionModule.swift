@@ -1,0 +1,153 @@
+// AnimateDiff's motion module: diffusers' AnimateDiffTransformer3D
+// (models/unets/unet_motion_model.py), the temporal transformer UNetMotionModel places after
+// every resnet (and spatial transformer) of an image UNet. It attends across the frames of each
+// pixel like TransformerTemporalModel, with one difference that matters for motion: a
+// sinusoidal frame-position embedding (diffusers' SinusoidalPositionalEmbedding) is added to the
+// normalised tokens before each of the block's two self-attentions, so frame order is visible to
+// the attention (without it, "moving left" and "moving right" differ only by a permutation the
+// attention cannot see).
+//
+// Layout as in TransformerTemporalModel: frames come folded into the batch axis, [N·F, C, H, W];
+// the group norm over each clip writes tokens [N·H·W, F, C] directly, the attention over F frames
+// runs in the short-sequence kernel, and the way back is one transpose fused with the residual.
+
+import Foundation
+import LetheCore
+
+/// diffusers' SinusoidalPositionalEmbedding: x [B, F, dim] + pe[:, :F], with
+/// pe[0, p, 2i] = sin(p·ωᵢ), pe[0, p, 2i+1] = cos(p·ωᵢ), ωᵢ = exp(2i · (−ln 10000 / dim)).
+/// `pe` is a persistent buffer in diffusers (state-dict key "pe", [1, max_seq_length, dim]), so
+/// it is loaded from the checkpoint like a weight (a float16 checkpoint rounds it) but never trained.
+public final class SinusoidalPositionalEmbedding: Module {
+    public let pe: Tensor
+    public let maxSequenceLength: Int
+    public let dim: Int
+
+    public init(dim: Int, maxSequenceLength: Int) {
+        precondition(dim > 0 && dim % 2 == 0, "SinusoidalPositionalEmbedding: the width \(dim) must be even")
+        precondition(maxSequenceLength > 0, "SinusoidalPositionalEmbedding: max_seq_length must be positive")
+        self.dim = dim
+        self.maxSequenceLength = maxSequenceLength
+        pe = Self.table(dim: dim, maxSequenceLength: maxSequenceLength)
+        super.init()
+        buffer("pe", pe)
+    }
+
+    /// The table in torch's Float32 order of operations (arange · scalar, exp, position · ω, sin/cos).
+    public static func table(dim: Int, maxSequenceLength: Int) -> Tensor {
+        let scale = Float(-Foundation.log(10000.0) / Double(dim))
+        let omegas = stride(from: 0, to: dim, by: 2).map { Foundation.exp(Float($0) * scale) }
+        let t = Tensor.zeros([1, maxSequenceLength, dim])
+        for p in 0..<maxSequenceLength {
+            let row = t.pointer + p * dim
+            for (i, omega) in omegas.enumerated() {
+                let phase = Float(p) * omega
+                row[2 * i] = Foundation.sin(phase)
+                row[2 * i + 1] = Foundation.cos(phase)
+            }
+        }
+        return t
+    }
+
+    /// x [B, F, dim] with F ≤ max_seq_length → x + pe[:, :F].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let frames = x.shape[1]
+        precondition(x.rank == 3 && x.shape[2] == dim && frames <= maxSequenceLength,
+                     "SinusoidalPositionalEmbedding: input must be [B, F ≤ \(maxSequenceLength), \(dim)], got \(x.shape) "
+                        + "(motion_max_seq_length limits the number of frames)")
+        let positions = frames == maxSequenceLength ? pe : pe.slice(axis: 1, range: 0..<frames)
+        return x + positions
+    }
+}
+
+/// diffusers' BasicTransformerBlock as AnimateDiffTransformer3D builds it (double_self_attention,
+/// no encoder states, positional_embeddings "sinusoidal", attention_bias false, GEGLU): two
+/// self-attentions and a feed-forward, each pre-normed and residual, with the frame positions
+/// added to the normed tokens before each attention.
+public final class MotionTransformerBlock: Module {
+    public let posEmbed: SinusoidalPositionalEmbedding
+    public let norm1: LayerNorm, attn1: Attention
+    public let norm2: LayerNorm, attn2: Attention
+    public let norm3: LayerNorm, ff: FeedForward
+
+    public init(dim: Int, numAttentionHeads: Int, attentionHeadDim: Int, maxSequenceLength: Int, normEps: Float = 1e-5,
+                rng: inout RandomGenerator) {
+        posEmbed = SinusoidalPositionalEmbedding(dim: dim, maxSequenceLength: maxSequenceLength)
+        norm1 = LayerNorm(dim, eps: normEps)
+        attn1 = Attention(queryDim: dim, heads: numAttentionHeads, dimHead: attentionHeadDim, rng: &rng)
+        norm2 = LayerNorm(dim, eps: normEps)
+        attn2 = Attention(queryDim: dim, heads: numAttentionHeads, dimHead: attentionHeadDim, rng: &rng)
+        norm3 = LayerNorm(dim, eps: normEps)
+        ff = FeedForward(dim: dim, rng: &rng)
+        super.init()
+        child("pos_embed", posEmbed)
+        child("norm1", norm1)
+        child("attn1", attn1)
+        child("norm2", norm2)
+        child("attn2", attn2)
+        child("norm3", norm3)
+        child("ff", ff)
+    }
+
+    /// x [B, F, dim] (B sequences of F frames) → [B, F, dim].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = temporalSelfAttention(attn1, posEmbed(norm1(x))) + x
+        h = temporalSelfAttention(attn2, posEmbed(norm2(h))) + h
+        return ff(norm3(h)) + h
+    }
+}
+
+/// diffusers' AnimateDiffTransformer3D: GroupNorm (eps 1e-6) over each clip, proj_in, motion
+/// transformer blocks over the F frames of every pixel, proj_out, plus the input.
+public final class AnimateDiffTransformer3D: Module {
+    public let norm: GroupNorm
+    public let projIn: Linear
+    public let transformerBlocks: [MotionTransformerBlock]
+    public let projOut: Linear
+    public let numAttentionHeads: Int
+    public let attentionHeadDim: Int
+    public let maxSequenceLength: Int
+
+    /// - Parameters:
+    ///   - numAttentionHeads, attentionHeadDim: the attention's layout; the tokens are
+    ///     heads·headDim wide (UNetMotionModel uses C / heads per head, so usually C).
+    ///   - maxSequenceLength: motion_max_seq_length, the most frames the position table covers.
+    public init(numAttentionHeads: Int, attentionHeadDim: Int, inChannels: Int, numLayers: Int = 1,
+                normNumGroups: Int = 32, maxSequenceLength: Int = 32, rng: inout RandomGenerator) {
+        let inner = numAttentionHeads * attentionHeadDim
+        self.numAttentionHeads = numAttentionHeads
+        self.attentionHeadDim = attentionHeadDim
+        self.maxSequenceLength = maxSequenceLength
+        norm = GroupNorm(groups: normNumGroups, channels: inChannels, eps: 1e-6)
+        projIn = Linear(inChannels, inner, rng: &rng)
+        transformerBlocks = (0..<numLayers).map { _ in
+            MotionTransformerBlock(dim: inner, numAttentionHeads: numAttentionHeads, attentionHeadDim: attentionHeadDim,
+                                   maxSequenceLength: maxSequenceLength, rng: &rng)
+        }
+        projOut = Linear(inner, inChannels, rng: &rng)
+        super.init()
+        child("norm", norm)
+        child("proj_in", projIn)
+        children("transformer_blocks", transformerBlocks)
+        child("proj_out", projOut)
+    }
+
+    /// x [N·F, C, H, W] (each clip's F frames adjacent, F ≤ max_seq_length) → [N·F, C, H, W].
+    public func callAsFunction(_ x: Tensor, frames: Int) -> Tensor {
+        precondition(x.rank == 4 && frames > 0 && x.shape[0] % frames == 0,
+                     "AnimateDiffTransformer3D: input must be [N·F, C, H, W] with F = \(frames), got \(x.shape)")
+        precondition(frames <= maxSequenceLength,
+                     "AnimateDiffTransformer3D: \(frames) frames exceed motion_max_seq_length \(maxSequenceLength)")
+        var h = x.temporalGroupNormTokens(frames: frames, groups: norm.groups, weight: norm.weight, bias: norm.bias, eps: norm.eps)
+        h = projIn(h)
+        for block in transformerBlocks { h = block(h) }
+        return projOut(h).framesFromTemporalTokens(adding: x, frames: frames)
+    }
+
+    /// Zeroes proj_out, which makes the module the identity (its residual passes the input
+    /// through): AnimateDiff's initialisation of fresh motion modules.
+    public func zeroOutput() {
+        projOut.weight.assign(Tensor.zeros(projOut.weight.shape))
+        if let bias = projOut.bias { bias.assign(Tensor.zeros(bias.shape)) }
+    }
+}
