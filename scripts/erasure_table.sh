@@ -5,6 +5,7 @@
 # ROW is METHOD:CONCEPT:WHERE with WHERE one of
 #   image     erase on models/image, score the image model;
 #   transfer  erase on models/image, transfer the encoder into models/video, score the video model;
+#   motion    erase on models/image, transfer the encoder into models/motion (AnimateDiff-style), score it;
 #   video     erase directly on models/video (encoder trained against the video UNet), score it.
 # e.g. scripts/erasure_table.sh anchor:circle:transfer anchor:circle:video esd:striped:image
 # Rows already measured in DIR are not run again; --print-only prints the rows measured so far.
@@ -38,20 +39,21 @@ for row in "${rows[@]}"; do
     case "$where" in
         image)    source=models/image; baseline=models/image ;;
         transfer) source=models/image; baseline=models/video ;;
+        motion)   source=models/image; baseline=models/motion ;;
         video)    source=models/video; baseline=models/video ;;
-        *) echo "erasure_table.sh: WHERE must be image, transfer or video, found '$where'" >&2; exit 1 ;;
+        *) echo "erasure_table.sh: WHERE must be image, transfer, motion or video, found '$where'" >&2; exit 1 ;;
     esac
     # A transfer row erases exactly as the image row of the same method and concept (same model,
     # recipe and seed), so it reuses that erasure when the image row has run.
     image_row="$out/$method-$concept-image/erased"
-    if [ "$where" = transfer ] && [ -f "$image_row/erase.json" ]; then
+    if { [ "$where" = transfer ] || [ "$where" = motion ]; } && [ -f "$image_row/erase.json" ]; then
         cp -r "$image_row" "$dir/erased"
     else
         $lethe erase --model "$source" --concept "$concept" --method "$method" --out "$dir/erased"
     fi
     model="$dir/erased"
-    if [ "$where" = transfer ]; then
-        $lethe transfer --encoder "$dir/erased" --into models/video --out "$dir/video"
+    if [ "$where" = transfer ] || [ "$where" = motion ]; then
+        $lethe transfer --encoder "$dir/erased" --into "$baseline" --out "$dir/video"
         model="$dir/video"
     fi
     # shellcheck disable=SC2086
@@ -64,7 +66,8 @@ out, rows = sys.argv[1], sys.argv[2:]
 def pct(x): return "-" if x is None else f"{100 * x:.0f}%"
 print("| method | concept | erased on → scored on | target (baseline) | paraphrase (baseline) | in-domain (baseline) | cross-domain (baseline) | trials (target/para/in/cross) | erase time | erase peak memory |")
 print("|---|---|---|---|---|---|---|---|---|---|")
-where_name = {"image": "image → image", "transfer": "image → video (transferred)", "video": "video → video (direct)"}
+where_name = {"image": "image → image", "transfer": "image → video (transferred)",
+              "motion": "image → motion video (transferred)", "video": "video → video (direct)"}
 for row in rows:
     method, concept, where = row.split(":")
     d = os.path.join(out, f"{method}-{concept}-{where}")

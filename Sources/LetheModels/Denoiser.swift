@@ -1,6 +1,7 @@
 // What a pipeline needs from a noise-prediction network, so one sampling loop serves the image
 // UNet (samples [N, C, H, W]) and the video UNet (samples [N, C, F, H, W]).
 
+import Foundation
 import LetheCore
 
 public protocol Denoiser: Module {
@@ -13,6 +14,10 @@ public protocol Denoiser: Module {
     /// ε (or v) prediction for `sample` at one timestep per batch item, conditioned on text
     /// embeddings [N, L, crossAttentionDim].
     func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor
+    /// Writes `config.json` and the weights into `directory` (a diffusers `unet/` folder).
+    func save(to directory: URL, dtype: SafeTensors.WriteDType) throws
+    /// A model of the same config with fresh (untrained) weights, e.g. to load a frozen copy into.
+    func sameConfigCopy() throws -> any Denoiser
 }
 
 /// diffusers' sample_size: one value (square), [height, width], or absent (its default 64).
@@ -31,6 +36,10 @@ extension UNet2DConditionModel: Denoiser {
     public func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
         self(sample: sample, timesteps: timesteps, encoderHiddenStates: encoderHiddenStates)
     }
+    public func sameConfigCopy() throws -> any Denoiser {
+        var rng = RandomGenerator(seed: 0)
+        return try UNet2DConditionModel(config: config, rng: &rng)
+    }
 }
 
 extension UNet3DConditionModel: Denoiser {
@@ -40,6 +49,10 @@ extension UNet3DConditionModel: Denoiser {
     public var isVideo: Bool { true }
     public func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
         self(sample: sample, timesteps: timesteps, encoderHiddenStates: encoderHiddenStates)
+    }
+    public func sameConfigCopy() throws -> any Denoiser {
+        var rng = RandomGenerator(seed: 0)
+        return try UNet3DConditionModel(config: config, rng: &rng)
     }
 }
 
@@ -51,5 +64,9 @@ extension UNetMotionModel: Denoiser {
     public var isVideo: Bool { true }
     public func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
         self(sample: sample, timesteps: timesteps, encoderHiddenStates: encoderHiddenStates)
+    }
+    public func sameConfigCopy() throws -> any Denoiser {
+        var rng = RandomGenerator(seed: 0)
+        return try UNetMotionModel(config: config, rng: &rng)
     }
 }

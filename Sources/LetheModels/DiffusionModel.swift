@@ -114,12 +114,7 @@ public final class DiffusionModel {
             let fm = FileManager.default
             try tokenizer.save(to: staging.appendingPathComponent("tokenizer"))
             try textEncoder.save(to: staging.appendingPathComponent("text_encoder"), dtype: dtype)
-            switch unet {
-            case let u as UNet2DConditionModel: try u.save(to: staging.appendingPathComponent("unet"), dtype: dtype)
-            case let u as UNet3DConditionModel: try u.save(to: staging.appendingPathComponent("unet"), dtype: dtype)
-            case let u as UNetMotionModel: try u.save(to: staging.appendingPathComponent("unet"), dtype: dtype)
-            default: throw ModelFolderError(directory.path, "cannot save a \(type(of: unet))")
-            }
+            try unet.save(to: staging.appendingPathComponent("unet"), dtype: dtype)
             let scheduler = try DDIMScheduler(config: schedulerConfig)
             try scheduler.saveConfig(to: staging.appendingPathComponent("scheduler"))
             if let source = sourceDirectory {

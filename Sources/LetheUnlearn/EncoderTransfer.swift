@@ -110,11 +110,15 @@ public struct EncoderTransfer {
                                targetModel: target, checked: checked)
     }
 
-    /// The cross-attention widths of a UNet config (one per block for a 2-D UNet, one for a 3-D one).
+    /// The cross-attention widths of a UNet config (one per block for a 2-D or motion UNet, one for a 3-D one).
     static func crossAttentionDims(_ url: URL) throws -> [Int] {
         let json = try JSONConfig(contentsOf: url)
-        if case .string("UNet3DConditionModel")? = json["_class_name"] {
-            return [try UNet3DConfig(json: json).crossAttentionDim]
+        switch json["_class_name"] {
+        case .string("UNet3DConditionModel")?: return [try UNet3DConfig(json: json).crossAttentionDim]
+        case .string("UNetMotionModel")?:
+            let config = try UNetMotionConfig(json: json)
+            return config.crossAttentionDim.resolved(count: config.blockCount)
+        default: break
         }
         let config = try UNet2DConfig(json: json)
         return config.crossAttentionDim.resolved(count: config.blockCount)

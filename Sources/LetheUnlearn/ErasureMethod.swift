@@ -75,13 +75,7 @@ public final class ErasureContext {
     public var trainedParameterCount: Int { trainedParameters.reduce(0) { $0 + $1.tensor.count } }
 
     private static func frozenCopy(_ unet: any Denoiser) throws -> any Denoiser {
-        var rng = RandomGenerator(seed: 0)
-        let copy: any Denoiser
-        switch unet {
-        case let u as UNet2DConditionModel: copy = try UNet2DConditionModel(config: u.config, rng: &rng)
-        case let u as UNet3DConditionModel: copy = try UNet3DConditionModel(config: u.config, rng: &rng)
-        default: throw ErasureError("cannot copy a \(type(of: unet)) to keep a frozen original")
-        }
+        let copy = try unet.sameConfigCopy()
         try copy.load(stateDict: unet.stateDict(), source: "frozen copy of the UNet")
         copy.setTrainable(false)
         return copy

@@ -26,11 +26,7 @@ public enum ErasureOutput {
                 try fm.copyItem(at: source.appendingPathComponent(name), to: staging.appendingPathComponent(name))
             }
             if recipe.params.trainsUNet {
-                switch model.unet {
-                case let u as UNet2DConditionModel: try u.save(to: staging.appendingPathComponent("unet"))
-                case let u as UNet3DConditionModel: try u.save(to: staging.appendingPathComponent("unet"))
-                default: throw ErasureError("cannot save a \(type(of: model.unet))")
-                }
+                try model.unet.save(to: staging.appendingPathComponent("unet"), dtype: .f32)
             } else {
                 try model.textEncoder.save(to: staging.appendingPathComponent("text_encoder"))
             }

@@ -3,8 +3,9 @@
 // The image model's UNet learns to draw in pixel space on a text encoder pretrained from captions
 // alone (`text_encoder_from`, frozen with `train_parameters: unet`), with the ε-prediction loss;
 // a share of captions is dropped to "" so classifier-free guidance works. The video model starts
-// from an image model: its UNet3D is inflated from the image UNet (temporal layers start as the
-// identity, or come from another video model with `temporal_from`) and its text encoder is the
+// from an image model: its UNet3D is inflated from the image UNet, or (`video_unet: motion`)
+// AnimateDiff's motion modules are added to it (temporal layers start as the identity, or come
+// from another video model with `temporal_from`), and its text encoder is the
 // image model's, frozen, so the two models share a bit-identical encoder — the premise of
 // `lethe transfer`. Later stages continue a model (`init_from`).
 // Batch i depends only on the seed and i, so a resumed run sees the same data and noise.
@@ -18,13 +19,13 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public static let keys = [
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
-        "snr_gamma", "temporal_lr_scale", "timestep_range", "temporal_from",
+        "snr_gamma", "temporal_lr_scale", "timestep_range", "temporal_from", "video_unet", "motion_num_attention_heads",
         "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
 
-    /// "image" (text encoder + UNet2DConditionModel from scratch) or "video" (UNet3DConditionModel
-    /// inflated from the image model in `init_from`; its text encoder frozen).
+    /// "image" (text encoder + UNet2DConditionModel from scratch) or "video" (a video UNet made
+    /// from the image model in `init_from`; its text encoder frozen).
     public var kind: String
     public var steps: Int
     /// Images per step (image) or clips per step (video).
@@ -69,6 +70,13 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// model, so a better image model can be brought into a trained video model (spatial weights
     /// from `init_from`, temporal ones from here).
     public var temporalFrom: String?
+    /// Video: which video UNet an image model becomes. "unet3d" (default): diffusers'
+    /// UNet3DConditionModel (ModelScope), inflated; its temporal attention has no frame
+    /// positions. "motion": diffusers' UNetMotionModel (AnimateDiff), the image UNet unchanged
+    /// plus motion modules whose attention sees sinusoidal frame positions.
+    public var videoUnet: String?
+    /// Video, `video_unet: motion`: heads of each motion module (diffusers' default 8).
+    public var motionNumAttentionHeads: Int?
     public var textHiddenSize: Int?
     public var textLayers: Int?
     public var textHeads: Int?
@@ -89,6 +97,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case initFrom = "init_from", textEncoderFrom = "text_encoder_from", trainParameters = "train_parameters"
         case snrGamma = "snr_gamma", temporalLrScale = "temporal_lr_scale"
         case timestepRange = "timestep_range", temporalFrom = "temporal_from", textHiddenSize = "text_hidden_size"
+        case videoUnet = "video_unet", motionNumAttentionHeads = "motion_num_attention_heads"
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
@@ -136,6 +145,14 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
             guard k > 0 else { throw bad("temporal_lr_scale", "expected a positive number, found \(k)") }
         }
         if temporalFrom != nil && !isVideo { throw bad("temporal_from", "only a video recipe has temporal layers") }
+        if let v = videoUnet {
+            guard isVideo else { throw bad("video_unet", "only a video recipe makes a video UNet") }
+            guard ["unet3d", "motion"].contains(v) else { throw bad("video_unet", "expected unet3d or motion, found \(v)") }
+        }
+        if let h = motionNumAttentionHeads {
+            guard videoUnet == "motion" else { throw bad("motion_num_attention_heads", "only a motion video UNet (video_unet: motion) has motion modules") }
+            guard h > 0 else { throw bad("motion_num_attention_heads", "expected a positive number, found \(h)") }
+        }
         if let r = timestepRange {
             guard r.count == 2, r[0] >= 0, r[0] < r[1] else {
                 throw bad("timestep_range", "expected [lo, hi] with 0 <= lo < hi, found \(r)")
@@ -181,21 +198,30 @@ public final class DiffusionTraining {
         }
         if recipe.isVideo {
             let start = try DiffusionModel.load(directory: resolve(recipe.initFrom!))
-            let unet: UNet3DConditionModel
+            let unet: any Denoiser
             switch start.unet {
-            case let video as UNet3DConditionModel: unet = video
-            case let image as UNet2DConditionModel: unet = try UNet3DConditionModel(inflating: image, rng: &rng)
-            default: throw ModelFolderError(recipe.initFrom!, "init_from must be an image or a video model")
+            case let video as UNet3DConditionModel where recipe.videoUnet != "motion": unet = video
+            case let video as UNetMotionModel where recipe.videoUnet == "motion": unet = video
+            case let image as UNet2DConditionModel:
+                if recipe.videoUnet == "motion" {
+                    unet = try UNetMotionModel(addingMotionModulesTo: image, motionNumAttentionHeads: .shared(recipe.motionNumAttentionHeads ?? 8),
+                                               motionMaxSeqLength: 32, rng: &rng)
+                } else {
+                    unet = try UNet3DConditionModel(inflating: image, rng: &rng)
+                }
+            default:
+                throw ModelFolderError(recipe.initFrom!, "init_from must be an image model or a video model of the recipe's video_unet (\(recipe.videoUnet ?? "unet3d"))")
             }
             if let from = recipe.temporalFrom {
                 guard start.unet is UNet2DConditionModel else {
                     throw ModelFolderError(recipe.initFrom!, "with temporal_from, init_from must be an image model (its spatial weights are kept)")
                 }
-                guard let video = try DiffusionModel.load(directory: resolve(from)).unet as? UNet3DConditionModel else {
-                    throw ModelFolderError(from, "temporal_from must be a video model (UNet3DConditionModel)")
+                let video = try DiffusionModel.load(directory: resolve(from)).unet
+                guard type(of: video) == type(of: unet) else {
+                    throw ModelFolderError(from, "temporal_from must be a video model with the same video UNet (\(type(of: unet)))")
                 }
                 var weights = unet.stateDict()
-                for (key, tensor) in video.stateDict() where UNet3DConditionModel.isTemporalKey(key) { weights[key] = tensor }
+                for (key, tensor) in video.stateDict() where UNetParameterGroup.temporal.contains(key) { weights[key] = tensor }
                 try unet.load(stateDict: weights, source: resolve(from).path)
             }
             start.textEncoder.setTrainable(false)
@@ -248,11 +274,11 @@ public final class DiffusionTraining {
         let unetParameters: [(key: String, tensor: Tensor)]
         switch model.unet {
         case let u as UNet2DConditionModel: unetParameters = u.namedParameters()
-        case let u as UNet3DConditionModel:
+        case let u where u.isVideo:
             unetParameters = u.namedParameters().filter {
-                recipe.trainParameters != "temporal" || UNet3DConditionModel.isTemporalKey($0.key)
+                recipe.trainParameters != "temporal" || UNetParameterGroup.temporal.contains($0.key)
             }
-        default: unetParameters = []
+        default: preconditionFailure("DiffusionTraining: a \(type(of: model.unet)) is neither an image nor a video UNet")
         }
         out += unetParameters.map { ("unet.\($0.key)", $0.tensor) }
         return out
@@ -267,8 +293,8 @@ public final class DiffusionTraining {
         for (_, p) in model.unet.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
         let tensors = parameters.map(\.tensor)
         let optimizer = AdamW(parameters: tensors, learningRate: recipe.lr, betas: (0.9, 0.999), weightDecay: recipe.weightDecay)
-        if let k = recipe.temporalLrScale, let unet = model.unet as? UNet3DConditionModel {
-            let temporal = Set(unet.namedParameters().filter { UNet3DConditionModel.isTemporalKey($0.key) }.map { ObjectIdentifier($0.tensor) })
+        if let k = recipe.temporalLrScale {
+            let temporal = Set(model.unet.namedParameters().filter { UNetParameterGroup.temporal.contains($0.key) }.map { ObjectIdentifier($0.tensor) })
             optimizer.learningRateScales = tensors.map { temporal.contains(ObjectIdentifier($0)) ? k : 1 }
         }
         let ema = recipe.emaDecay > 0 ? ExponentialMovingAverage(parameters: tensors, decay: recipe.emaDecay) : nil

@@ -174,10 +174,43 @@ final class TrainCommandTests: XCTestCase {
         run = try LetheProcess.run(["train", "video", "--config", videoRecipe.path, "--out", video.path], timeout: 300)
         XCTAssertEqual(run.status, 0, run.stderr)
 
+        // An AnimateDiff-style video model from the same image model: the image UNet unchanged,
+        // only the motion modules train.
+        let motion = dir.appendingPathComponent("motion")
+        let motionRecipe = dir.appendingPathComponent("motion.yaml")
+        try (String(contentsOf: videoRecipe, encoding: .utf8)
+             + "\nvideo_unet: motion\nmotion_num_attention_heads: 2\ntrain_parameters: temporal\ntimestep_range: [100, 1000]\n")
+            .replacingOccurrences(of: "temporal_lr_scale: 3\n", with: "")
+            .write(to: motionRecipe, atomically: true, encoding: .utf8)
+        run = try LetheProcess.run(["train", "video", "--config", motionRecipe.path, "--out", motion.path], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let motionModel = try DiffusionModel.load(directory: motion)
+        let motionUNet = try XCTUnwrap(motionModel.unet as? UNetMotionModel)
+        XCTAssertEqual(motionUNet.config.motionNumAttentionHeads, .shared(2))
+        let imageUNet = try XCTUnwrap(DiffusionModel.load(directory: image).unet as? UNet2DConditionModel)
+        let motionWeights = motionUNet.stateDict()
+        for (key, weight) in imageUNet.stateDict() {
+            XCTAssertEqual(try XCTUnwrap(motionWeights[key], key).scalars, weight.scalars, "\(key): frozen image weight changed")
+        }
+        let trainedOut = motionWeights.filter { $0.key.hasSuffix(".proj_out.weight") && UNetMotionModel.isTemporalKey($0.key) }
+        XCTAssertFalse(trainedOut.isEmpty)
+        XCTAssertTrue(trainedOut.allSatisfy { $0.value.scalars.contains { $0 != 0 } }, "the motion modules left the identity")
+        // The image model's encoder goes into the motion model (its cross_attention_dim is checked).
+        run = try LetheProcess.run(["transfer", "--encoder", image.path, "--into", motion.path,
+                                    "--out", dir.appendingPathComponent("transferred").path], timeout: 120)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        // Motion heads without a motion UNet are refused, naming the file and key.
+        let headsOnly = dir.appendingPathComponent("heads.yaml")
+        try (String(contentsOf: videoRecipe, encoding: .utf8) + "\nmotion_num_attention_heads: 2\n").write(to: headsOnly, atomically: true, encoding: .utf8)
+        run = try LetheProcess.run(["train", "video", "--config", headsOnly.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.stderr.contains("heads.yaml") && run.stderr.contains("motion_num_attention_heads"), run.stderr)
+
         let encoder = "text_encoder/model.safetensors"
         let pretrained = try Data(contentsOf: text.appendingPathComponent(encoder))
         XCTAssertEqual(try Data(contentsOf: image.appendingPathComponent(encoder)), pretrained, "the image UNet trains on the frozen encoder")
         XCTAssertEqual(try Data(contentsOf: video.appendingPathComponent(encoder)), pretrained, "the video model shares it")
+        XCTAssertEqual(try Data(contentsOf: motion.appendingPathComponent(encoder)), pretrained, "so does the motion model")
         XCTAssertEqual(try Data(contentsOf: image.appendingPathComponent("tokenizer/vocab.json")),
                        try Data(contentsOf: text.appendingPathComponent("tokenizer/vocab.json")))
 
