@@ -5,8 +5,8 @@
 #   models/image     (lethe train image,    configs/train/image.yaml, image-stage2.yaml, image-stage3.yaml)
 #   models/video     (lethe train video,    configs/train/video.yaml from image stage 1, then
 #                     video-stage2.yaml: image stage 2's spatial weights, video stage 1's temporal ones)
-#   models/motion    (lethe train video,    configs/train/motion.yaml: models/image's UNet, frozen,
-#                     plus AnimateDiff motion modules)
+#   models/motion    (lethe train video,    configs/train/motion.yaml, then motion-stage2.yaml:
+#                     models/image's UNet, frozen, plus AnimateDiff motion modules)
 # then scores the image and video models (lethe eval) into out/pretrain/.
 # Each step prints how long it took. A stopped step continues with `scripts/pretrain.sh --resume`.
 # Usage: scripts/pretrain.sh [--resume] [--only detector|text|image|video|motion|eval]
@@ -69,7 +69,8 @@ if [ -z "$only" ] || [ "$only" = image ] || [ "$only" = video ]; then
     cp out/pretrain/image-stage2/training.json models/image/training-stage2.json
     cp out/pretrain/video-stage1/training.json models/video/training-stage1.json
 fi
-step motion $lethe train video --config configs/train/motion.yaml --out models/motion --dtype float16 "${resume[@]}"
+step motion $lethe train video --config configs/train/motion.yaml --out out/pretrain/motion-stage1 --dtype float16 "${resume[@]}"
+step motion $lethe train video --config configs/train/motion-stage2.yaml --out models/motion --dtype float16 "${resume[@]}"
 step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 200 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
 step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 32 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
 step eval $lethe eval --model models/motion --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 32 --json out/pretrain/motion-eval.json --html out/pretrain/motion-eval.html

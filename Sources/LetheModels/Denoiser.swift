@@ -18,6 +18,12 @@ public protocol Denoiser: Module {
     func save(to directory: URL, dtype: SafeTensors.WriteDType) throws
     /// A model of the same config with fresh (untrained) weights, e.g. to load a frozen copy into.
     func sameConfigCopy() throws -> any Denoiser
+    /// The most frames a clip may have (AnimateDiff's position table); nil: no limit.
+    var maxFrames: Int? { get }
+}
+
+extension Denoiser {
+    public var maxFrames: Int? { nil }
 }
 
 /// diffusers' sample_size: one value (square), [height, width], or absent (its default 64).
@@ -57,6 +63,7 @@ extension UNet3DConditionModel: Denoiser {
 }
 
 extension UNetMotionModel: Denoiser {
+    public var maxFrames: Int? { config.motionMaxSeqLength }
     public var inChannels: Int { config.inChannels }
     public var sampleSize: (height: Int, width: Int) { resolvedSampleSize(config.sampleSize) }
     /// The first block's (a CLIP encoder can only feed a model whose blocks all take one width).

@@ -23,10 +23,11 @@ public enum UNetParameterGroup: Sendable {
     public func contains(_ key: String) -> Bool {
         switch self {
         case .all: return true
-        // A motion module's attn2 is its second self-attention, not cross-attention.
-        case .crossAttention: return key.contains(".attn2.") && !UNetMotionModel.isTemporalKey(key)
+        // The temporal layers' attn2 (UNet3D's transformer_in and temp_attentions, AnimateDiff's
+        // motion modules) is a second self-attention across frames, not cross-attention.
+        case .crossAttention: return key.contains(".attn2.") && !UNetParameterGroup.temporal.contains(key)
         case .crossAttentionKeyValue:
-            return (key.contains(".attn2.to_k.") || key.contains(".attn2.to_v.")) && !UNetMotionModel.isTemporalKey(key)
+            return (key.contains(".attn2.to_k.") || key.contains(".attn2.to_v.")) && !UNetParameterGroup.temporal.contains(key)
         case .nonCrossAttention: return !UNetParameterGroup.crossAttention.contains(key)
         case .temporal: return UNet3DConditionModel.isTemporalKey(key) || UNetMotionModel.isTemporalKey(key)
         }

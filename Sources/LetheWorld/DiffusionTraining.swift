@@ -72,8 +72,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public var temporalFrom: String?
     /// Video: which video UNet an image model becomes. "unet3d" (default): diffusers'
     /// UNet3DConditionModel (ModelScope), inflated; its temporal attention has no frame
-    /// positions. "motion": diffusers' UNetMotionModel (AnimateDiff), the image UNet unchanged
-    /// plus motion modules whose attention sees sinusoidal frame positions.
+    /// positions. "motion": diffusers' UNetMotionModel (AnimateDiff), the image UNet's layers
+    /// plus motion modules whose attention sees sinusoidal frame positions (with
+    /// `train_parameters: temporal` only the motion modules train).
     public var videoUnet: String?
     /// Video, `video_unet: motion`: heads of each motion module (diffusers' default 8).
     public var motionNumAttentionHeads: Int?
@@ -201,7 +202,11 @@ public final class DiffusionTraining {
             let unet: any Denoiser
             switch start.unet {
             case let video as UNet3DConditionModel where recipe.videoUnet != "motion": unet = video
-            case let video as UNetMotionModel where recipe.videoUnet == "motion": unet = video
+            case let video as UNetMotionModel where recipe.videoUnet == "motion":
+                if let h = recipe.motionNumAttentionHeads, video.config.motionNumAttentionHeads != .shared(h) {
+                    throw ModelFolderError(recipe.initFrom!, "motion_num_attention_heads: the recipe asks for \(h), the model continued has \(video.config.motionNumAttentionHeads); leave the key out to continue it")
+                }
+                unet = video
             case let image as UNet2DConditionModel:
                 if recipe.videoUnet == "motion" {
                     unet = try UNetMotionModel(addingMotionModulesTo: image, motionNumAttentionHeads: .shared(recipe.motionNumAttentionHeads ?? 8),
@@ -219,6 +224,15 @@ public final class DiffusionTraining {
                 let video = try DiffusionModel.load(directory: resolve(from)).unet
                 guard type(of: video) == type(of: unet) else {
                     throw ModelFolderError(from, "temporal_from must be a video model with the same video UNet (\(type(of: unet)))")
+                }
+                // Head counts do not change tensor shapes, so a mismatch would load silently.
+                if let a = video as? UNetMotionModel, let b = unet as? UNetMotionModel {
+                    let (x, y) = (a.config, b.config)
+                    guard x.motionNumAttentionHeads == y.motionNumAttentionHeads, x.useMotionMidBlock == y.useMotionMidBlock,
+                          x.motionMaxSeqLength == y.motionMaxSeqLength,
+                          x.temporalTransformerLayersPerBlock == y.temporalTransformerLayersPerBlock else {
+                        throw ModelFolderError(from, "temporal_from's motion modules are laid out differently (motion_num_attention_heads, use_motion_mid_block, motion_max_seq_length or temporal_transformer_layers_per_block) from the ones this recipe builds")
+                    }
                 }
                 var weights = unet.stateDict()
                 for (key, tensor) in video.stateDict() where UNetParameterGroup.temporal.contains(key) { weights[key] = tensor }

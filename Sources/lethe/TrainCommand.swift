@@ -80,7 +80,7 @@ struct TrainImage: LetheCommand {
 
 struct TrainVideo: LetheCommand {
     static let configuration = CommandConfiguration(
-        commandName: "video", abstract: "Train the text-to-video model (UNet3D inflated from the image model; its text encoder frozen).")
+        commandName: "video", abstract: "Train the text-to-video model (UNet3D inflated from the image model, or with video_unet: motion AnimateDiff motion modules added to it; its text encoder frozen).")
     @OptionGroup var options: DiffusionTrainOptions
     func execute() throws { try options.run(kind: "video") }
 }

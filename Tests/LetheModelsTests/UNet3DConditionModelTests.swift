@@ -88,6 +88,22 @@ final class UNet3DConditionModelTests: XCTestCase {
     }
 
     /// A model built from the config alone has exactly the checkpoint's keys and shapes.
+    /// The temporal transformers' attn2 is a second self-attention over frames
+    /// (double_self_attention), so ESD-x's cross-attention groups must leave it out and ESD-u's
+    /// complement must hold it.
+    func testCrossAttentionGroupsLeaveTemporalSelfAttentionOut() throws {
+        let model = try loadFixture("tiny").model
+        let cross = model.namedParameters(in: .crossAttention).map(\.key)
+        XCTAssertFalse(cross.isEmpty)
+        XCTAssertTrue(cross.allSatisfy { $0.contains(".attentions.") && !UNet3DConditionModel.isTemporalKey($0) }, "\(cross)")
+        let kv = model.namedParameters(in: .crossAttentionKeyValue).map(\.key)
+        XCTAssertTrue(!kv.isEmpty && kv.allSatisfy { !UNet3DConditionModel.isTemporalKey($0) }, "\(kv)")
+        let temporalAttn2 = model.namedParameters().map(\.key).filter { UNet3DConditionModel.isTemporalKey($0) && $0.contains(".attn2.") }
+        XCTAssertFalse(temporalAttn2.isEmpty)
+        let rest = Set(model.namedParameters(in: .nonCrossAttention).map(\.key))
+        XCTAssertTrue(temporalAttn2.allSatisfy(rest.contains))
+    }
+
     func testFreshModelHasDiffusersKeys() throws {
         for name in Self.cases {
             let folder = fixtureFolder(name)
