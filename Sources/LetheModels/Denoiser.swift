@@ -42,10 +42,6 @@ extension UNet2DConditionModel: Denoiser {
     public func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
         self(sample: sample, timesteps: timesteps, encoderHiddenStates: encoderHiddenStates)
     }
-    public func sameConfigCopy() throws -> any Denoiser {
-        var rng = RandomGenerator(seed: 0)
-        return try UNet2DConditionModel(config: config, rng: &rng)
-    }
 }
 
 extension UNet3DConditionModel: Denoiser {
@@ -55,10 +51,6 @@ extension UNet3DConditionModel: Denoiser {
     public var isVideo: Bool { true }
     public func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
         self(sample: sample, timesteps: timesteps, encoderHiddenStates: encoderHiddenStates)
-    }
-    public func sameConfigCopy() throws -> any Denoiser {
-        var rng = RandomGenerator(seed: 0)
-        return try UNet3DConditionModel(config: config, rng: &rng)
     }
 }
 
@@ -71,9 +63,5 @@ extension UNetMotionModel: Denoiser {
     public var isVideo: Bool { true }
     public func predict(sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
         self(sample: sample, timesteps: timesteps, encoderHiddenStates: encoderHiddenStates)
-    }
-    public func sameConfigCopy() throws -> any Denoiser {
-        var rng = RandomGenerator(seed: 0)
-        return try UNetMotionModel(config: config, rng: &rng)
     }
 }

@@ -47,8 +47,6 @@ public enum UNetLoadError: Error, CustomStringConvertible {
 }
 
 public final class UNet2DConditionModel: Module {
-    public static let configName = "config.json"
-    public static let weightsName = "diffusion_pytorch_model.safetensors"
 
     public let config: UNet2DConfig
     public let convIn: Conv2d
@@ -215,40 +213,5 @@ public final class UNet2DConditionModel: Module {
         return convOut(convAct(convNormOut(x)))
     }
 
-    // MARK: - Parameter groups
-
-    /// Parameters of `group` with their diffusers keys, in model order.
-    public func namedParameters(in group: UNetParameterGroup) -> [(key: String, tensor: Tensor)] {
-        namedParameters().filter { group.contains($0.key) }
-    }
-
-    /// Makes exactly the parameters of `group` trainable and freezes the rest.
-    public func setTrainable(only group: UNetParameterGroup) {
-        for (key, p) in namedParameters() {
-            p.requiresGrad = group.contains(key)
-            if !p.requiresGrad { p.grad = nil }
-        }
-    }
-
-    // MARK: - Files
-
-    /// Loads a diffusers `unet/` folder: config.json and diffusion_pytorch_model.safetensors.
-    public static func load(directory: URL) throws -> UNet2DConditionModel {
-        let config = try UNet2DConfig(contentsOf: directory.appendingPathComponent(configName))
-        let weights = directory.appendingPathComponent(weightsName)
-        guard FileManager.default.fileExists(atPath: weights.path) else {
-            throw UNetLoadError.missingWeights(directory: directory.path)
-        }
-        var rng = RandomGenerator(seed: 0)
-        let model = try UNet2DConditionModel(config: config, rng: &rng)
-        try model.load(stateDict: SafeTensors.load(weights), source: weights.path)
-        return model
-    }
-
-    /// Writes config.json and diffusion_pytorch_model.safetensors (Float32) into `directory`,
-    /// each atomically, as diffusers' save_pretrained lays them out.
-    public func save(to directory: URL, dtype: SafeTensors.WriteDType = .f32) throws {
-        try config.write(to: directory.appendingPathComponent(Self.configName))
-        try SafeTensors.write(stateDict(), metadata: ["format": "pt"], dtype: dtype, to: directory.appendingPathComponent(Self.weightsName))
-    }
+    // Files and parameter groups: DiffusersUNet.
 }

@@ -12,8 +12,6 @@ import Foundation
 import LetheCore
 
 public final class UNet3DConditionModel: Module {
-    public static let configName = "config.json"
-    public static let weightsName = "diffusion_pytorch_model.safetensors"
 
     public let config: UNet3DConfig
     public let convIn: Conv2d
@@ -161,48 +159,11 @@ public final class UNet3DConditionModel: Module {
         return convOut(convNormOut(x).silu())
     }
 
-    // MARK: - Parameter groups
-
-    /// Parameters of `group` with their diffusers keys, in model order.
-    public func namedParameters(in group: UNetParameterGroup) -> [(key: String, tensor: Tensor)] {
-        namedParameters().filter { group.contains($0.key) }
-    }
-
-    /// Makes exactly the parameters of `group` trainable and freezes the rest.
-    public func setTrainable(only group: UNetParameterGroup) {
-        for (key, p) in namedParameters() {
-            p.requiresGrad = group.contains(key)
-            if !p.requiresGrad { p.grad = nil }
-        }
-    }
+    // MARK: - Parameter groups (the rest, and the files: DiffusersUNet)
 
     /// Whether `key` belongs to a layer that looks across frames (transformer_in, temp_convs,
     /// temp_attentions): the layers a video UNet adds to an image UNet.
     public static func isTemporalKey(_ key: String) -> Bool {
         key.hasPrefix("transformer_in.") || key.contains(".temp_convs.") || key.contains(".temp_attentions.")
-    }
-
-    // MARK: - Files
-
-    /// Loads a diffusers `unet/` folder: config.json and diffusion_pytorch_model.safetensors
-    /// (float32, float16 or bfloat16 weights).
-    public static func load(directory: URL) throws -> UNet3DConditionModel {
-        let config = try UNet3DConfig(contentsOf: directory.appendingPathComponent(configName))
-        let weights = directory.appendingPathComponent(weightsName)
-        guard FileManager.default.fileExists(atPath: weights.path) else {
-            throw UNetLoadError.missingWeights(directory: directory.path)
-        }
-        var rng = RandomGenerator(seed: 0)
-        let model = try UNet3DConditionModel(config: config, rng: &rng)
-        try model.load(stateDict: SafeTensors.load(weights), source: weights.path)
-        return model
-    }
-
-    /// Writes config.json and diffusion_pytorch_model.safetensors (float32) into `directory`,
-    /// each atomically, as diffusers' save_pretrained lays them out.
-    public func save(to directory: URL, dtype: SafeTensors.WriteDType = .f32) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try config.write(to: directory.appendingPathComponent(Self.configName))
-        try SafeTensors.write(stateDict(), metadata: ["format": "pt"], dtype: dtype, to: directory.appendingPathComponent(Self.weightsName))
     }
 }

@@ -15,8 +15,6 @@ import Foundation
 import LetheCore
 
 public final class UNetMotionModel: Module {
-    public static let configName = "config.json"
-    public static let weightsName = "diffusion_pytorch_model.safetensors"
 
     public let config: UNetMotionConfig
     public let convIn: Conv2d
@@ -192,49 +190,9 @@ public final class UNetMotionModel: Module {
         return convOut(convNormOut(x).silu())
     }
 
-    // MARK: - Parameter groups
-
-    /// Parameters of `group` with their diffusers keys, in model order (`.temporal`: the motion modules).
-    public func namedParameters(in group: UNetParameterGroup) -> [(key: String, tensor: Tensor)] {
-        namedParameters().filter { group.contains($0.key) }
-    }
-
-    /// Makes exactly the parameters of `group` trainable and freezes the rest; `.temporal` is
-    /// diffusers' freeze_unet2d_params (train the motion modules on a frozen image UNet).
-    /// The position tables are buffers and never train.
-    public func setTrainable(only group: UNetParameterGroup) {
-        for (key, p) in namedParameters() {
-            p.requiresGrad = group.contains(key)
-            if !p.requiresGrad { p.grad = nil }
-        }
-    }
+    // MARK: - Parameter groups (the rest, and the files: DiffusersUNet)
 
     /// Whether `key` belongs to a motion module: the layers AnimateDiff adds to an image UNet,
     /// and the only ones that look across frames.
     public static func isTemporalKey(_ key: String) -> Bool { key.contains(".motion_modules.") }
-
-    // MARK: - Files
-
-    /// Loads a diffusers `unet/` folder: config.json and diffusion_pytorch_model.safetensors
-    /// (float32, float16 or bfloat16 weights), position tables included.
-    public static func load(directory: URL) throws -> UNetMotionModel {
-        let config = try UNetMotionConfig(contentsOf: directory.appendingPathComponent(configName))
-        let weights = directory.appendingPathComponent(weightsName)
-        guard FileManager.default.fileExists(atPath: weights.path) else {
-            throw UNetLoadError.missingWeights(directory: directory.path)
-        }
-        var rng = RandomGenerator(seed: 0)
-        let model = try UNetMotionModel(config: config, rng: &rng)
-        try model.load(stateDict: SafeTensors.load(weights), source: weights.path)
-        return model
-    }
-
-    /// Writes config.json and diffusion_pytorch_model.safetensors (with the position tables,
-    /// which diffusers keeps in its state dict) into `directory`, each atomically, as diffusers'
-    /// save_pretrained lays them out.
-    public func save(to directory: URL, dtype: SafeTensors.WriteDType = .f32) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try config.write(to: directory.appendingPathComponent(Self.configName))
-        try SafeTensors.write(stateDict(), metadata: ["format": "pt"], dtype: dtype, to: directory.appendingPathComponent(Self.weightsName))
-    }
 }
