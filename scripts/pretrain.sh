@@ -5,9 +5,10 @@
 #   models/image     (lethe train image,    configs/train/image.yaml, image-stage2.yaml, image-stage3.yaml)
 #   models/video     (lethe train video,    configs/train/video.yaml from image stage 1, then
 #                     video-stage2.yaml: image stage 2's spatial weights, video stage 1's temporal ones)
-#   models/motion    (lethe train video,    configs/train/motion.yaml, then motion-stage2.yaml:
-#                     models/image's UNet, frozen, plus AnimateDiff motion modules)
 # then scores the image and video models (lethe eval) into out/pretrain/.
+# With --only motion it trains the AnimateDiff-style video model instead (configs/train/motion.yaml,
+# then motion-stage2.yaml: models/image's UNet, frozen, plus motion modules; not shipped yet) into
+# out/pretrain/motion-stage1 and out/pretrain/motion-stage2, and scores it.
 # Each step prints how long it took. A stopped step continues with `scripts/pretrain.sh --resume`.
 # Usage: scripts/pretrain.sh [--resume] [--only detector|text|image|video|motion|eval]
 set -euo pipefail
@@ -69,9 +70,11 @@ if [ -z "$only" ] || [ "$only" = image ] || [ "$only" = video ]; then
     cp out/pretrain/image-stage2/training.json models/image/training-stage2.json
     cp out/pretrain/video-stage1/training.json models/video/training-stage1.json
 fi
-step motion $lethe train video --config configs/train/motion.yaml --out out/pretrain/motion-stage1 --dtype float16 "${resume[@]}"
-step motion $lethe train video --config configs/train/motion-stage2.yaml --out models/motion --dtype float16 "${resume[@]}"
 step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 200 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
 step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 32 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
-step eval $lethe eval --model models/motion --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 32 --json out/pretrain/motion-eval.json --html out/pretrain/motion-eval.html
+if [ "$only" = motion ]; then
+    step motion $lethe train video --config configs/train/motion.yaml --out out/pretrain/motion-stage1 --dtype float16 "${resume[@]}"
+    step motion $lethe train video --config configs/train/motion-stage2.yaml --out out/pretrain/motion-stage2 --dtype float16 "${resume[@]}"
+    step motion $lethe eval --model out/pretrain/motion-stage2 --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 32 --json out/pretrain/motion-eval.json
+fi
 echo "pretrain: models in models/, scores in out/pretrain/" >&2
