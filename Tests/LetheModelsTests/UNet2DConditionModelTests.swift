@@ -25,26 +25,6 @@ final class UNet2DConditionModelTests: XCTestCase {
                        context: io["encoder_hidden_states"]!, timeEmb: io["time_emb"]!, out: io["out"]!)
     }
 
-    /// ‖a − b‖ / ‖b‖, and the largest element-wise difference relative to max |b|.
-    func assertMatches(_ a: Tensor, _ b: Tensor, tolerance: Double = 1e-4, _ what: String,
-                       file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.shape, b.shape, "\(what): shape", file: file, line: line)
-        guard a.count == b.count else { return }
-        var diff2 = 0.0, ref2 = 0.0, worst = 0.0, peak = 0.0
-        for i in 0..<a.count {
-            let d = Double(a[flat: i]) - Double(b[flat: i])
-            diff2 += d * d
-            ref2 += Double(b[flat: i]) * Double(b[flat: i])
-            worst = max(worst, abs(d))
-            peak = max(peak, abs(Double(b[flat: i])))
-        }
-        let rel = diff2.squareRoot() / max(ref2.squareRoot(), 1e-30)
-        XCTAssertGreaterThan(peak, 0, "\(what): reference is all zero", file: file, line: line)
-        XCTAssertLessThanOrEqual(rel, tolerance, "\(what): relative error \(rel)", file: file, line: line)
-        XCTAssertLessThanOrEqual(worst, 10 * tolerance * peak, "\(what): worst element differs by \(worst) (peak \(peak))",
-                                 file: file, line: line)
-    }
-
     func checkCase(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let f = try loadFixture(name)
         let batch = f.sample.shape[0]
