@@ -5,7 +5,9 @@
 # ROW is METHOD:CONCEPT:WHERE with WHERE one of
 #   image     erase on models/image, score the image model;
 #   transfer  erase on models/image, transfer the encoder into models/video, score the video model;
-#   motion    erase on models/image, transfer the encoder into models/motion (AnimateDiff-style), score it;
+#   motion    erase on models/image, transfer the encoder into the AnimateDiff-style model that
+#             `scripts/pretrain.sh --only motion` trains ($LETHE_MOTION_MODEL, default
+#             out/pretrain/motion-stage2; not shipped), score it;
 #   video     erase directly on models/video (encoder trained against the video UNet), score it.
 # e.g. scripts/erasure_table.sh anchor:circle:transfer anchor:circle:video esd:striped:image
 # Rows already measured in DIR are not run again; --print-only prints the rows measured so far.
@@ -39,7 +41,7 @@ for row in "${rows[@]}"; do
     case "$where" in
         image)    source=models/image; baseline=models/image ;;
         transfer) source=models/image; baseline=models/video ;;
-        motion)   source=models/image; baseline=models/motion ;;
+        motion)   source=models/image; baseline=${LETHE_MOTION_MODEL:-out/pretrain/motion-stage2} ;;
         video)    source=models/video; baseline=models/video ;;
         *) echo "erasure_table.sh: WHERE must be image, transfer, motion or video, found '$where'" >&2; exit 1 ;;
     esac
