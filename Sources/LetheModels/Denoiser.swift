@@ -24,6 +24,13 @@ public protocol Denoiser: Module {
 
 extension Denoiser {
     public var maxFrames: Int? { nil }
+
+    /// Why a clip of `frames` frames cannot go through this UNet (AnimateDiff's position table
+    /// is `maxFrames` long), or nil when it can.
+    public func framesBeyondLimit(_ frames: Int) -> String? {
+        guard let limit = maxFrames, frames > limit else { return nil }
+        return "\(frames) frames exceed the motion UNet's motion_max_seq_length \(limit) (its frame-position table is that long)"
+    }
 }
 
 /// diffusers' sample_size: one value (square), [height, width], or absent (its default 64).

@@ -61,10 +61,7 @@ public final class DiffusionPipeline {
     public func denoisingSteps(prompts: [String], options: GenerationOptions) throws -> DenoisingSteps {
         guard !prompts.isEmpty else { throw PipelineError("no prompt given") }
         guard options.steps > 0 else { throw PipelineError("steps must be at least 1, got \(options.steps)") }
-        if model.unet.isVideo, let limit = model.unet.maxFrames, options.frames > limit {
-            throw PipelineError("\(options.frames) frames exceed the motion UNet's motion_max_seq_length \(limit) "
-                                + "(its frame-position table is that long)")
-        }
+        if let problem = model.unet.framesBeyondLimit(options.frames) { throw PipelineError(problem) }
         let expected = noiseShape(count: prompts.count, frames: options.frames)
         let noise: Tensor
         if let given = options.initNoise {

@@ -56,9 +56,7 @@ public final class ErasureContext {
         self.parameterSet = parameterSet
         self.frames = frames
         self.seed = seed
-        if model.unet.isVideo, let limit = model.unet.maxFrames, frames > limit {
-            throw ErasureError("the recipe's frames (\(frames)) exceed the video UNet's motion_max_seq_length (\(limit))")
-        }
+        if let problem = model.unet.framesBeyondLimit(frames) { throw ErasureError("the recipe's frames: \(problem)") }
         scheduler = try DDIMScheduler(config: model.schedulerConfig)
         model.textEncoder.setTrainable(false)
         model.unet.setTrainable(false)

@@ -8,6 +8,23 @@ import LetheUnlearn
 import XCTest
 
 final class ErasureMethodTests: XCTestCase {
+    /// An AnimateDiff UNet's position table bounds the frames an erasure may sample: a recipe
+    /// asking for more is refused before any work, naming the limit, not trapped in the model.
+    func testMotionUNetRefusesMoreFramesThanItsPositionTable() throws {
+        let image = try TinyWorld.makeModel(video: false)
+        var rng = RandomGenerator(seed: 3)
+        let unet = try UNetMotionModel(addingMotionModulesTo: try XCTUnwrap(image.unet as? UNet2DConditionModel),
+                                       motionNumAttentionHeads: .shared(2), motionMaxSeqLength: 4, rng: &rng)
+        let model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
+                                   schedulerConfig: image.schedulerConfig)
+        XCTAssertThrowsError(try ErasureContext(model: model, parameterSet: .textEncoder, encoderSubset: .all,
+                                                fixedPrompts: [], frames: 5, seed: 0)) { error in
+            XCTAssertTrue("\(error)".contains("motion_max_seq_length 4"), "\(error)")
+        }
+        XCTAssertNoThrow(try ErasureContext(model: model, parameterSet: .textEncoder, encoderSubset: .all,
+                                            fixedPrompts: [], frames: 4, seed: 0))
+    }
+
     func targets(_ names: [String], recipe: ErasureRecipe, model: DiffusionModel) throws -> [ErasureTarget] {
         try names.map { try ErasureTarget(try ErasureConcept.resolve($0, allowFreeText: false), recipe: recipe, tokenizer: model.tokenizer) }
     }
