@@ -48,15 +48,6 @@ extension DiffusersUNet {
         try SafeTensors.write(stateDict(), metadata: ["format": "pt"], dtype: dtype, to: directory.appendingPathComponent(Self.weightsName))
     }
 
-    /// A model of the same config with fresh weights (to load a frozen copy into).
-    public func sameConfigCopy() throws -> any Denoiser {
-        var rng = RandomGenerator(seed: 0)
-        guard let copy = try Self(config: config, rng: &rng) as? any Denoiser else {
-            preconditionFailure("\(Self.self) is not a Denoiser")
-        }
-        return copy
-    }
-
     /// Parameters of `group` with their diffusers keys, in model order.
     public func namedParameters(in group: UNetParameterGroup) -> [(key: String, tensor: Tensor)] {
         namedParameters().filter { group.contains($0.key) }
@@ -69,6 +60,14 @@ extension DiffusersUNet {
             p.requiresGrad = group.contains(key)
             if !p.requiresGrad { p.grad = nil }
         }
+    }
+}
+
+extension DiffusersUNet where Self: Denoiser {
+    /// A model of the same config with fresh weights (to load a frozen copy into).
+    public func sameConfigCopy() throws -> any Denoiser {
+        var rng = RandomGenerator(seed: 0)
+        return try Self(config: config, rng: &rng)
     }
 }
 

@@ -47,7 +47,6 @@ public enum UNetLoadError: Error, CustomStringConvertible {
 }
 
 public final class UNet2DConditionModel: Module {
-
     public let config: UNet2DConfig
     public let convIn: Conv2d
     public let timeProj: Timesteps

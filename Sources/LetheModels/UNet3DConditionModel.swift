@@ -12,7 +12,6 @@ import Foundation
 import LetheCore
 
 public final class UNet3DConditionModel: Module {
-
     public let config: UNet3DConfig
     public let convIn: Conv2d
     public let timeProj: Timesteps

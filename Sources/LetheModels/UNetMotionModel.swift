@@ -15,7 +15,6 @@ import Foundation
 import LetheCore
 
 public final class UNetMotionModel: Module {
-
     public let config: UNetMotionConfig
     public let convIn: Conv2d
     public let timeProj: Timesteps

@@ -285,14 +285,9 @@ public final class DiffusionTraining {
         if !recipe.isVideo && recipe.trainParameters != "unet" {
             out += model.textEncoder.namedParameters().map { ("text_encoder.\($0.key)", $0.tensor) }
         }
-        let unetParameters: [(key: String, tensor: Tensor)]
-        switch model.unet {
-        case let u as UNet2DConditionModel: unetParameters = u.namedParameters()
-        case let u where u.isVideo:
-            unetParameters = u.namedParameters().filter {
-                recipe.trainParameters != "temporal" || UNetParameterGroup.temporal.contains($0.key)
-            }
-        default: preconditionFailure("DiffusionTraining: a \(type(of: model.unet)) is neither an image nor a video UNet")
+        // "temporal" is a video recipe's choice (validate refuses it elsewhere); an image UNet has no temporal layers.
+        let unetParameters = model.unet.namedParameters().filter {
+            recipe.trainParameters != "temporal" || UNetParameterGroup.temporal.contains($0.key)
         }
         out += unetParameters.map { ("unet.\($0.key)", $0.tensor) }
         return out
