@@ -87,28 +87,7 @@ extension UNet3DConfig {
         guard try single("transformer_layers_per_block", image.transformerLayersPerBlock) == 1 else {
             throw refuse("transformer_layers_per_block", "the video UNet has one transformer layer per attention")
         }
-        guard !image.onlyCrossAttention.resolved(count: n).contains(true) else {
-            throw refuse("only_cross_attention", "the video UNet's transformers always self-attend first")
-        }
-        guard image.resnetTimeScaleShift == "default" else {
-            throw refuse("resnet_time_scale_shift", "the video UNet adds the time embedding (\"default\")")
-        }
-        guard image.flipSinToCos && image.freqShift == 0 else {
-            throw refuse(image.flipSinToCos ? "freq_shift" : "flip_sin_to_cos",
-                         "the video UNet's timestep embedding is cos-first with no frequency shift")
-        }
-        guard image.timeEmbeddingDim == nil || image.timeEmbeddingDim == 4 * channels[0] else {
-            throw refuse("time_embedding_dim", "the video UNet's time embedding is 4 × block_out_channels[0] = \(4 * channels[0]) wide")
-        }
-        guard image.timeEmbeddingActFn == nil else { throw refuse("time_embedding_act_fn", "the video UNet has none; expected null") }
-        guard image.timestepPostAct == nil else { throw refuse("timestep_post_act", "the video UNet has none; expected null") }
-        guard image.convInKernel == 3 else { throw refuse("conv_in_kernel", "the video UNet's conv_in is 3×3") }
-        guard image.convOutKernel == 3 else { throw refuse("conv_out_kernel", "the video UNet's conv_out is 3×3") }
-        guard !image.centerInputSample else { throw refuse("center_input_sample", "the video UNet does not centre its input") }
-        let act = try Activation(diffusersName: image.actFn, source: image.source, key: "act_fn")
-        guard act == .silu || act == .swish else {
-            throw refuse("act_fn", "the video UNet's output activation is SiLU whatever act_fn says, so \"\(image.actFn)\" would change the output")
-        }
+        try image.checkVideoUNetKeepsImageLayers(named: "the video UNet", refuse: refuse)
 
         self.init()
         source = image.source + " (inflated)"
@@ -174,5 +153,35 @@ private extension Module {
         }
         visit(self)
         return found
+    }
+}
+
+extension UNet2DConfig {
+    /// Refuses the image-UNet settings that diffusers' video UNets (UNet3DConditionModel,
+    /// UNetMotionModel) cannot express, since their spatial transformers, time embedding, resnets,
+    /// conv_in/out and output activation are fixed; `model` names the video UNet in the message.
+    func checkVideoUNetKeepsImageLayers(named model: String, refuse: (String, String) -> ConfigError) throws {
+        let width0 = blockOutChannels[0]
+        guard !onlyCrossAttention.resolved(count: blockCount).contains(true) else {
+            throw refuse("only_cross_attention", "\(model)'s spatial transformers always self-attend first")
+        }
+        guard resnetTimeScaleShift == "default" else {
+            throw refuse("resnet_time_scale_shift", "\(model) adds the time embedding (\"default\")")
+        }
+        guard flipSinToCos && freqShift == 0 else {
+            throw refuse(flipSinToCos ? "freq_shift" : "flip_sin_to_cos", "\(model)'s timestep embedding is cos-first with no frequency shift")
+        }
+        guard timeEmbeddingDim == nil || timeEmbeddingDim == 4 * width0 else {
+            throw refuse("time_embedding_dim", "\(model)'s time embedding is 4 × block_out_channels[0] = \(4 * width0) wide")
+        }
+        guard timeEmbeddingActFn == nil else { throw refuse("time_embedding_act_fn", "\(model) has none; expected null") }
+        guard timestepPostAct == nil else { throw refuse("timestep_post_act", "\(model) has none; expected null") }
+        guard convInKernel == 3 else { throw refuse("conv_in_kernel", "\(model)'s conv_in is 3×3") }
+        guard convOutKernel == 3 else { throw refuse("conv_out_kernel", "\(model)'s conv_out is 3×3") }
+        guard !centerInputSample else { throw refuse("center_input_sample", "\(model) does not centre its input") }
+        let act = try Activation(diffusersName: actFn, source: source, key: "act_fn")
+        guard act == .silu || act == .swish else {
+            throw refuse("act_fn", "\(model)'s output activation is SiLU whatever act_fn says, so \"\(actFn)\" would change the output")
+        }
     }
 }

@@ -30,28 +30,7 @@ extension UNetMotionConfig {
         guard image.midBlockType == "UNetMidBlock2DCrossAttn" else {
             throw refuse("mid_block_type", "UNetMotionModel's mid block is a UNetMidBlock2DCrossAttn (with or without motion modules), found \(image.midBlockType.map { "\"\($0)\"" } ?? "null")")
         }
-        guard !image.onlyCrossAttention.resolved(count: image.blockCount).contains(true) else {
-            throw refuse("only_cross_attention", "UNetMotionModel's spatial transformers always self-attend first")
-        }
-        guard image.resnetTimeScaleShift == "default" else {
-            throw refuse("resnet_time_scale_shift", "UNetMotionModel adds the time embedding (\"default\")")
-        }
-        guard image.flipSinToCos && image.freqShift == 0 else {
-            throw refuse(image.flipSinToCos ? "freq_shift" : "flip_sin_to_cos",
-                         "UNetMotionModel's timestep embedding is cos-first with no frequency shift")
-        }
-        guard image.timeEmbeddingDim == nil || image.timeEmbeddingDim == 4 * channels[0] else {
-            throw refuse("time_embedding_dim", "UNetMotionModel's time embedding is 4 × block_out_channels[0] = \(4 * channels[0]) wide")
-        }
-        guard image.timeEmbeddingActFn == nil else { throw refuse("time_embedding_act_fn", "UNetMotionModel has none; expected null") }
-        guard image.timestepPostAct == nil else { throw refuse("timestep_post_act", "UNetMotionModel has none; expected null") }
-        guard image.convInKernel == 3 else { throw refuse("conv_in_kernel", "UNetMotionModel's conv_in is 3×3") }
-        guard image.convOutKernel == 3 else { throw refuse("conv_out_kernel", "UNetMotionModel's conv_out is 3×3") }
-        guard !image.centerInputSample else { throw refuse("center_input_sample", "UNetMotionModel does not centre its input") }
-        let act = try Activation(diffusersName: image.actFn, source: image.source, key: "act_fn")
-        guard act == .silu || act == .swish else {
-            throw refuse("act_fn", "UNetMotionModel's output activation is SiLU whatever act_fn says, so \"\(image.actFn)\" would change the output")
-        }
+        try image.checkVideoUNetKeepsImageLayers(named: "UNetMotionModel", refuse: refuse)
 
         self.init()
         source = image.source + " (with motion modules)"
