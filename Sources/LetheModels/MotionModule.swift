@@ -60,49 +60,12 @@ public final class SinusoidalPositionalEmbedding: Module {
     }
 }
 
-/// diffusers' BasicTransformerBlock as AnimateDiffTransformer3D builds it (double_self_attention,
-/// no encoder states, positional_embeddings "sinusoidal", attention_bias false, GEGLU): two
-/// self-attentions and a feed-forward, each pre-normed and residual, with the frame positions
-/// added to the normed tokens before each attention.
-public final class MotionTransformerBlock: Module {
-    public let posEmbed: SinusoidalPositionalEmbedding
-    public let norm1: LayerNorm, attn1: Attention
-    public let norm2: LayerNorm, attn2: Attention
-    public let norm3: LayerNorm, ff: FeedForward
-
-    public init(dim: Int, numAttentionHeads: Int, attentionHeadDim: Int, maxSequenceLength: Int, normEps: Float = 1e-5,
-                rng: inout RandomGenerator) {
-        posEmbed = SinusoidalPositionalEmbedding(dim: dim, maxSequenceLength: maxSequenceLength)
-        norm1 = LayerNorm(dim, eps: normEps)
-        attn1 = Attention(queryDim: dim, heads: numAttentionHeads, dimHead: attentionHeadDim, rng: &rng)
-        norm2 = LayerNorm(dim, eps: normEps)
-        attn2 = Attention(queryDim: dim, heads: numAttentionHeads, dimHead: attentionHeadDim, rng: &rng)
-        norm3 = LayerNorm(dim, eps: normEps)
-        ff = FeedForward(dim: dim, rng: &rng)
-        super.init()
-        child("pos_embed", posEmbed)
-        child("norm1", norm1)
-        child("attn1", attn1)
-        child("norm2", norm2)
-        child("attn2", attn2)
-        child("norm3", norm3)
-        child("ff", ff)
-    }
-
-    /// x [B, F, dim] (B sequences of F frames) → [B, F, dim].
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = temporalSelfAttention(attn1, posEmbed(norm1(x))) + x
-        h = temporalSelfAttention(attn2, posEmbed(norm2(h))) + h
-        return ff(norm3(h)) + h
-    }
-}
-
 /// diffusers' AnimateDiffTransformer3D: GroupNorm (eps 1e-6) over each clip, proj_in, motion
 /// transformer blocks over the F frames of every pixel, proj_out, plus the input.
 public final class AnimateDiffTransformer3D: Module {
     public let norm: GroupNorm
     public let projIn: Linear
-    public let transformerBlocks: [MotionTransformerBlock]
+    public let transformerBlocks: [TemporalTransformerBlock]
     public let projOut: Linear
     public let numAttentionHeads: Int
     public let attentionHeadDim: Int
@@ -121,7 +84,7 @@ public final class AnimateDiffTransformer3D: Module {
         norm = GroupNorm(groups: normNumGroups, channels: inChannels, eps: 1e-6)
         projIn = Linear(inChannels, inner, rng: &rng)
         transformerBlocks = (0..<numLayers).map { _ in
-            MotionTransformerBlock(dim: inner, numAttentionHeads: numAttentionHeads, attentionHeadDim: attentionHeadDim,
+            TemporalTransformerBlock(dim: inner, numAttentionHeads: numAttentionHeads, attentionHeadDim: attentionHeadDim,
                                    maxSequenceLength: maxSequenceLength, rng: &rng)
         }
         projOut = Linear(inner, inChannels, rng: &rng)

@@ -11,15 +11,21 @@
 import Foundation
 import LetheCore
 
-/// diffusers' BasicTransformerBlock as TransformerTemporalModel builds it
-/// (double_self_attention, no encoder states): self-attention, a second self-attention,
-/// feed-forward (GEGLU), each pre-normed and residual.
+/// diffusers' BasicTransformerBlock as the temporal transformers build it (double_self_attention,
+/// no encoder states, GEGLU): self-attention, a second self-attention, feed-forward, each
+/// pre-normed and residual. AnimateDiff's motion modules (positional_embeddings "sinusoidal")
+/// also add frame positions (`pos_embed`) to the normed tokens before each attention;
+/// TransformerTemporalModel's blocks have none.
 public final class TemporalTransformerBlock: Module {
+    public let posEmbed: SinusoidalPositionalEmbedding?
     public let norm1: LayerNorm, attn1: Attention
     public let norm2: LayerNorm, attn2: Attention
     public let norm3: LayerNorm, ff: FeedForward
 
-    public init(dim: Int, numAttentionHeads: Int, attentionHeadDim: Int, normEps: Float = 1e-5, rng: inout RandomGenerator) {
+    /// `maxSequenceLength`: the length of the frame-position table, or nil for no positions.
+    public init(dim: Int, numAttentionHeads: Int, attentionHeadDim: Int, maxSequenceLength: Int? = nil, normEps: Float = 1e-5,
+                rng: inout RandomGenerator) {
+        posEmbed = maxSequenceLength.map { SinusoidalPositionalEmbedding(dim: dim, maxSequenceLength: $0) }
         norm1 = LayerNorm(dim, eps: normEps)
         attn1 = Attention(queryDim: dim, heads: numAttentionHeads, dimHead: attentionHeadDim, rng: &rng)
         norm2 = LayerNorm(dim, eps: normEps)
@@ -27,6 +33,7 @@ public final class TemporalTransformerBlock: Module {
         norm3 = LayerNorm(dim, eps: normEps)
         ff = FeedForward(dim: dim, rng: &rng)
         super.init()
+        if let posEmbed { child("pos_embed", posEmbed) }
         child("norm1", norm1)
         child("attn1", attn1)
         child("norm2", norm2)
@@ -37,10 +44,12 @@ public final class TemporalTransformerBlock: Module {
 
     /// x [B, F, dim] (B sequences of F frames) → [B, F, dim].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = temporalSelfAttention(attn1, norm1(x)) + x
-        h = temporalSelfAttention(attn2, norm2(h)) + h
+        var h = temporalSelfAttention(attn1, positioned(norm1(x))) + x
+        h = temporalSelfAttention(attn2, positioned(norm2(h))) + h
         return ff(norm3(h)) + h
     }
+
+    private func positioned(_ x: Tensor) -> Tensor { posEmbed.map { $0(x) } ?? x }
 }
 
 /// Self-attention of `attn` over x [B, F, dim]: the attention's own projections around a kernel

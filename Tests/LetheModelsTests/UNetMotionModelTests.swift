@@ -168,21 +168,22 @@ final class UNetMotionModelTests: XCTestCase {
     /// Training a motion UNet moves exactly the motion modules' weights: their gradients and the
     /// input's (what reaches the image layers below) against central differences, through the
     /// position embedding and both self-attentions.
-    func testMotionModuleGradients() {
+    func testMotionModuleGradients() throws {
         var rng = RandomGenerator(seed: 13)
         let motion = AnimateDiffTransformer3D(numAttentionHeads: 2, attentionHeadDim: 2, inChannels: 4, normNumGroups: 2,
                                               maxSequenceLength: 5, rng: &rng)
         let parameters = motion.parameters
         // Norms at one and zero would hide gradients behind them.
         for p in parameters { p.assign(p + Tensor.randn(p.shape, rng: &rng, std: 0.2)) }
-        XCTAssertFalse(parameters.contains { $0 === motion.transformerBlocks[0].posEmbed.pe })
+        let positions = try XCTUnwrap(motion.transformerBlocks[0].posEmbed, "a motion module's blocks carry frame positions").pe
+        XCTAssertFalse(parameters.contains { $0 === positions })
         let x = Tensor.randn([2 * 3, 4, 2, 2], rng: &rng)
         let probe = Tensor.randn(x.shape, rng: &rng)
         x.requiresGrad = false
         checkGradients(parameters, "AnimateDiffTransformer3D weights") { _ in motion(x, frames: 3) * probe }
         for p in parameters { p.requiresGrad = false }
         checkGradients([x], "AnimateDiffTransformer3D input") { t in motion(t[0], frames: 3) * probe }
-        XCTAssertNil(motion.transformerBlocks[0].posEmbed.pe.grad, "the position table is a buffer")
+        XCTAssertNil(positions.grad, "the position table is a buffer")
     }
 
     /// Only the motion modules train under `.temporal` (diffusers' freeze_unet2d_params); the
