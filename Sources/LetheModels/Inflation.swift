@@ -136,10 +136,7 @@ extension UNet3DConditionModel {
             layer.lastConv.weight.assign(Tensor.zeros(layer.lastConv.weight.shape))
             layer.lastConv.bias.assign(Tensor.zeros(layer.lastConv.bias.shape))
         }
-        for transformer in modules(of: TransformerTemporalModel.self) {
-            transformer.projOut.weight.assign(Tensor.zeros(transformer.projOut.weight.shape))
-            if let bias = transformer.projOut.bias { bias.assign(Tensor.zeros(bias.shape)) }
-        }
+        for transformer in modules(of: TransformerTemporalModel.self) { transformer.zeroOutput() }
     }
 }
 

@@ -7,9 +7,10 @@
 // the attention (without it, "moving left" and "moving right" differ only by a permutation the
 // attention cannot see).
 //
-// Layout as in TransformerTemporalModel: frames come folded into the batch axis, [N·F, C, H, W];
-// the group norm over each clip writes tokens [N·H·W, F, C] directly, the attention over F frames
-// runs in the short-sequence kernel, and the way back is one transpose fused with the residual.
+// One implementation serves both: AnimateDiffTransformer3D is TransformerTemporalModel built
+// with positions. Frames come folded into the batch axis, [N·F, C, H, W]; the group norm over
+// each clip writes tokens [N·H·W, F, C] directly, the attention over F frames runs in the
+// short-sequence kernel, and the way back is one transpose fused with the residual.
 
 import Foundation
 import LetheCore
@@ -60,57 +61,7 @@ public final class SinusoidalPositionalEmbedding: Module {
     }
 }
 
-/// diffusers' AnimateDiffTransformer3D: GroupNorm (eps 1e-6) over each clip, proj_in, motion
-/// transformer blocks over the F frames of every pixel, proj_out, plus the input.
-public final class AnimateDiffTransformer3D: Module {
-    public let norm: GroupNorm
-    public let projIn: Linear
-    public let transformerBlocks: [TemporalTransformerBlock]
-    public let projOut: Linear
-    public let numAttentionHeads: Int
-    public let attentionHeadDim: Int
-    public let maxSequenceLength: Int
-
-    /// - Parameters:
-    ///   - numAttentionHeads, attentionHeadDim: the attention's layout; the tokens are
-    ///     heads·headDim wide (UNetMotionModel uses C / heads per head, so usually C).
-    ///   - maxSequenceLength: motion_max_seq_length, the most frames the position table covers.
-    public init(numAttentionHeads: Int, attentionHeadDim: Int, inChannels: Int, numLayers: Int = 1,
-                normNumGroups: Int = 32, maxSequenceLength: Int = 32, rng: inout RandomGenerator) {
-        let inner = numAttentionHeads * attentionHeadDim
-        self.numAttentionHeads = numAttentionHeads
-        self.attentionHeadDim = attentionHeadDim
-        self.maxSequenceLength = maxSequenceLength
-        norm = GroupNorm(groups: normNumGroups, channels: inChannels, eps: 1e-6)
-        projIn = Linear(inChannels, inner, rng: &rng)
-        transformerBlocks = (0..<numLayers).map { _ in
-            TemporalTransformerBlock(dim: inner, numAttentionHeads: numAttentionHeads, attentionHeadDim: attentionHeadDim,
-                                   maxSequenceLength: maxSequenceLength, rng: &rng)
-        }
-        projOut = Linear(inner, inChannels, rng: &rng)
-        super.init()
-        child("norm", norm)
-        child("proj_in", projIn)
-        children("transformer_blocks", transformerBlocks)
-        child("proj_out", projOut)
-    }
-
-    /// x [N·F, C, H, W] (each clip's F frames adjacent, F ≤ max_seq_length) → [N·F, C, H, W].
-    public func callAsFunction(_ x: Tensor, frames: Int) -> Tensor {
-        precondition(x.rank == 4 && frames > 0 && x.shape[0] % frames == 0,
-                     "AnimateDiffTransformer3D: input must be [N·F, C, H, W] with F = \(frames), got \(x.shape)")
-        precondition(frames <= maxSequenceLength,
-                     "AnimateDiffTransformer3D: \(frames) frames exceed motion_max_seq_length \(maxSequenceLength)")
-        var h = x.temporalGroupNormTokens(frames: frames, groups: norm.groups, weight: norm.weight, bias: norm.bias, eps: norm.eps)
-        h = projIn(h)
-        for block in transformerBlocks { h = block(h) }
-        return projOut(h).framesFromTemporalTokens(adding: x, frames: frames)
-    }
-
-    /// Zeroes proj_out, which makes the module the identity (its residual passes the input
-    /// through): AnimateDiff's initialisation of fresh motion modules.
-    public func zeroOutput() {
-        projOut.weight.assign(Tensor.zeros(projOut.weight.shape))
-        if let bias = projOut.bias { bias.assign(Tensor.zeros(bias.shape)) }
-    }
-}
+/// diffusers' AnimateDiffTransformer3D: GroupNorm (eps 1e-6) over each clip, proj_in, temporal
+/// transformer blocks with frame positions over the F frames of every pixel, proj_out, plus the
+/// input — TransformerTemporalModel's layers and keys, built with `maxSequenceLength`.
+public typealias AnimateDiffTransformer3D = TransformerTemporalModel

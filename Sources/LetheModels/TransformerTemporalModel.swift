@@ -63,6 +63,8 @@ func temporalSelfAttention(_ attn: Attention, _ x: Tensor) -> Tensor {
 /// Sequences up to this length use `shortSequenceAttention`; longer ones the GEMM-based attention.
 let shortSequenceLimit = 32
 
+/// Also AnimateDiff's motion module (`AnimateDiffTransformer3D`, built with `maxSequenceLength`):
+/// the same layers and keys, plus frame positions in its blocks.
 public final class TransformerTemporalModel: Module {
     public let norm: GroupNorm
     public let projIn: Linear
@@ -70,19 +72,25 @@ public final class TransformerTemporalModel: Module {
     public let projOut: Linear
     public let numAttentionHeads: Int
     public let attentionHeadDim: Int
+    /// The frame-position table's length (motion_max_seq_length); nil: no positions.
+    public let maxSequenceLength: Int?
 
     /// - Parameters:
     ///   - numAttentionHeads, attentionHeadDim: the attention's layout; the tokens are
     ///     heads·headDim wide, which need not equal `inChannels` (proj_in/proj_out convert).
+    ///   - maxSequenceLength: AnimateDiff's motion_max_seq_length, the most frames the position
+    ///     table covers; nil for diffusers' TransformerTemporalModel, which has no positions.
     public init(numAttentionHeads: Int, attentionHeadDim: Int, inChannels: Int, numLayers: Int = 1,
-                normNumGroups: Int = 32, rng: inout RandomGenerator) {
+                normNumGroups: Int = 32, maxSequenceLength: Int? = nil, rng: inout RandomGenerator) {
         let inner = numAttentionHeads * attentionHeadDim
         self.numAttentionHeads = numAttentionHeads
         self.attentionHeadDim = attentionHeadDim
+        self.maxSequenceLength = maxSequenceLength
         norm = GroupNorm(groups: normNumGroups, channels: inChannels, eps: 1e-6)
         projIn = Linear(inChannels, inner, rng: &rng)
         transformerBlocks = (0..<numLayers).map { _ in
-            TemporalTransformerBlock(dim: inner, numAttentionHeads: numAttentionHeads, attentionHeadDim: attentionHeadDim, rng: &rng)
+            TemporalTransformerBlock(dim: inner, numAttentionHeads: numAttentionHeads, attentionHeadDim: attentionHeadDim,
+                                     maxSequenceLength: maxSequenceLength, rng: &rng)
         }
         projOut = Linear(inner, inChannels, rng: &rng)
         super.init()
@@ -92,14 +100,23 @@ public final class TransformerTemporalModel: Module {
         child("proj_out", projOut)
     }
 
-    /// x [N·F, C, H, W] (each clip's frames adjacent) → [N·F, C, H, W].
+    /// x [N·F, C, H, W] (each clip's frames adjacent, F ≤ maxSequenceLength) → [N·F, C, H, W].
     public func callAsFunction(_ x: Tensor, frames: Int) -> Tensor {
         precondition(x.rank == 4 && frames > 0 && x.shape[0] % frames == 0,
                      "TransformerTemporalModel: input must be [N·F, C, H, W] with F = \(frames), got \(x.shape)")
+        precondition(maxSequenceLength.map { frames <= $0 } ?? true,
+                     "TransformerTemporalModel: \(frames) frames exceed motion_max_seq_length \(maxSequenceLength ?? 0)")
         var h = x.temporalGroupNormTokens(frames: frames, groups: norm.groups, weight: norm.weight, bias: norm.bias, eps: norm.eps)
         h = projIn(h)
         for block in transformerBlocks { h = block(h) }
         return projOut(h).framesFromTemporalTokens(adding: x, frames: frames)
+    }
+
+    /// Zeroes proj_out, which makes the module the identity (its residual passes the input
+    /// through): how a fresh temporal layer joins a trained image UNet without changing it.
+    public func zeroOutput() {
+        projOut.weight.assign(Tensor.zeros(projOut.weight.shape))
+        if let bias = projOut.bias { bias.assign(Tensor.zeros(bias.shape)) }
     }
 }
 
