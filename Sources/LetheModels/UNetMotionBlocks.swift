@@ -36,12 +36,9 @@ public struct MotionModuleSettings {
     }
 }
 
-/// A block of the contracting path: returns its output and the skip connections it leaves for the
-/// up path (one per resnet, plus the downsampled output).
-public protocol UNetMotionDownBlock: Module {
+/// A block of the contracting path (see FrameFoldedDownBlock) with its motion modules.
+public protocol UNetMotionDownBlock: FrameFoldedDownBlock {
     var motionModules: [AnimateDiffTransformer3D] { get }
-    /// x [N·F, C, H, W], temb [N, T], context [N or N·F, L, D].
-    func callAsFunction(_ x: Tensor, temb: Tensor, context: Tensor, frames: Int) -> (Tensor, [Tensor])
 }
 
 public protocol UNetMotionMidBlock: Module {
@@ -49,12 +46,9 @@ public protocol UNetMotionMidBlock: Module {
     func callAsFunction(_ x: Tensor, temb: Tensor, context: Tensor, frames: Int) -> Tensor
 }
 
-/// A block of the expanding path: each resnet takes the next skip connection (the last first).
-public protocol UNetMotionUpBlock: Module {
+/// A block of the expanding path (see FrameFoldedUpBlock) with its motion modules.
+public protocol UNetMotionUpBlock: FrameFoldedUpBlock {
     var motionModules: [AnimateDiffTransformer3D] { get }
-    var resnetCount: Int { get }
-    func callAsFunction(_ x: Tensor, skips: [Tensor], temb: Tensor, context: Tensor, frames: Int,
-                        upsampleSize: (height: Int, width: Int)?) -> Tensor
 }
 
 /// diffusers' DownBlockMotion: (resnet, motion module) pairs, then an optional stride-2 conv.

@@ -161,30 +161,9 @@ public final class UNetMotionModel: Module {
         // repeats it F times instead).
         let emb = timeEmbedding(timeProj(timesteps.count == batch ? timesteps : Array(repeating: timesteps[0], count: batch)))
 
-        var x = convIn(foldedSample)
-        var skips = [x]
-        for block in downBlocks {
-            let (h, states) = block(x, temb: emb, context: context, frames: frames)
-            x = h
-            skips += states
-        }
-        x = midBlock(x, temb: emb, context: context, frames: frames)
-
-        // Inputs whose size is not a multiple of the total downsampling were rounded up on the
-        // way down; upsample to the skip connections' sizes instead of doubling.
-        let factor = 1 << config.upsamplerCount
-        let height = foldedSample.shape[2], width = foldedSample.shape[3]
-        let forwardUpsampleSize = height % factor != 0 || width % factor != 0
-        for (i, block) in upBlocks.enumerated() {
-            let count = block.resnetCount
-            let res = Array(skips.suffix(count))
-            skips.removeLast(count)
-            var upsampleSize: (height: Int, width: Int)? = nil
-            if i < upBlocks.count - 1 && forwardUpsampleSize, let next = skips.last {
-                upsampleSize = (next.shape[2], next.shape[3])
-            }
-            x = block(x, skips: res, temb: emb, context: context, frames: frames, upsampleSize: upsampleSize)
-        }
+        let x = frameFoldedUNetWalk(convIn(foldedSample), down: downBlocks,
+                                    mid: { self.midBlock($0, temb: emb, context: context, frames: frames) }, up: upBlocks,
+                                    temb: emb, context: context, frames: frames, upsamplerCount: config.upsamplerCount)
         // diffusers' conv_act is SiLU whatever act_fn says.
         return convOut(convNormOut(x).silu())
     }
