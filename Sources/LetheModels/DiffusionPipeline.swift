@@ -16,7 +16,8 @@ public struct GenerationOptions {
     public var frames = 8
     public var eta: Float = 0
     public var seed: UInt64 = 0
-    /// The initial noise, [N, C, (F,) H, W]; drawn from `seed` when nil.
+    /// The initial noise, [N, C, (F,) H, W]; drawn from `seed` when nil (for a video model whose
+    /// scheduler config names `mixed_noise_alpha`, from that mixed frame prior).
     public var initNoise: Tensor? = nil
 
     public init() {}
@@ -71,7 +72,15 @@ public final class DiffusionPipeline {
             noise = given
         } else {
             var rng = RandomGenerator(seed: options.seed)
-            noise = Tensor.randn(expected, rng: &rng)
+            if model.unet.isVideo, let prior = model.schedulerConfig.mixedFrameNoise {
+                noise = prior.sample(expected, rng: &rng)
+            } else {
+                noise = Tensor.randn(expected, rng: &rng)
+            }
+        }
+        if options.eta > 0 && model.unet.isVideo && model.schedulerConfig.mixedFrameNoise != nil {
+            // DDIM's step noise would come from independent frames, not the prior the model knows.
+            throw PipelineError("eta > 0 is not supported for a model trained with mixed frame noise (\(MixedFrameNoise.configKey) in its scheduler config)")
         }
         var scheduler = try DDIMScheduler(config: model.schedulerConfig)
         try scheduler.setTimesteps(options.steps)

@@ -20,6 +20,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
         "snr_gamma", "temporal_lr_scale", "timestep_range", "temporal_from", "video_unet", "motion_num_attention_heads",
+        "mixed_noise_alpha",
         "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
@@ -78,6 +79,10 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public var videoUnet: String?
     /// Video, `video_unet: motion`: heads of each motion module (diffusers' default 8).
     public var motionNumAttentionHeads: Int?
+    /// Video: train on PYoCo's mixed noise prior (`MixedFrameNoise`), frames sharing a part
+    /// α/√(1+α²) of their noise, and record α in the saved scheduler config so sampling draws
+    /// from the same prior. nil: independent frames (and a continued model's α is dropped).
+    public var mixedNoiseAlpha: Float?
     public var textHiddenSize: Int?
     public var textLayers: Int?
     public var textHeads: Int?
@@ -99,6 +104,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case snrGamma = "snr_gamma", temporalLrScale = "temporal_lr_scale"
         case timestepRange = "timestep_range", temporalFrom = "temporal_from", textHiddenSize = "text_hidden_size"
         case videoUnet = "video_unet", motionNumAttentionHeads = "motion_num_attention_heads"
+        case mixedNoiseAlpha = "mixed_noise_alpha"
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
@@ -153,6 +159,10 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         if let h = motionNumAttentionHeads {
             guard videoUnet == "motion" else { throw bad("motion_num_attention_heads", "only a motion video UNet (video_unet: motion) has motion modules") }
             guard h > 0 else { throw bad("motion_num_attention_heads", "expected a positive number, found \(h)") }
+        }
+        if let a = mixedNoiseAlpha {
+            guard isVideo else { throw bad("mixed_noise_alpha", "only a video recipe has frames to share noise") }
+            guard a >= 0, a.isFinite else { throw bad("mixed_noise_alpha", "expected a number of 0 or more, found \(a)") }
         }
         if let r = timestepRange {
             guard r.count == 2, r[0] >= 0, r[0] < r[1] else {
@@ -239,8 +249,10 @@ public final class DiffusionTraining {
                 try unet.load(stateDict: weights, source: resolve(from).path)
             }
             start.textEncoder.setTrainable(false)
+            var scheduler = start.schedulerConfig
+            scheduler.mixedFrameNoise = recipe.mixedNoiseAlpha.map(MixedFrameNoise.init(alpha:))
             model = DiffusionModel(tokenizer: start.tokenizer, textEncoder: start.textEncoder, unet: unet,
-                                   schedulerConfig: start.schedulerConfig)
+                                   schedulerConfig: scheduler)
         } else if let start = recipe.initFrom {
             // Same weights, possibly a new head layout: the tensors keep their shapes, so the
             // state dict of the start model loads into the reconfigured UNet.
@@ -361,7 +373,8 @@ public final class DiffusionTraining {
         }
         let x0 = batch.pixels
         let n = recipe.batchSize, perSample = x0.count / n
-        let noise = Tensor.randn(x0.shape, rng: &rng)
+        let noise = recipe.isVideo ? model.schedulerConfig.mixedFrameNoise.map { $0.sample(x0.shape, rng: &rng) } ?? Tensor.randn(x0.shape, rng: &rng)
+            : Tensor.randn(x0.shape, rng: &rng)
         let steps = schedule.alphasCumprod.count
         let lo = min(recipe.timestepRange?[0] ?? 0, steps - 1), hi = min(recipe.timestepRange?[1] ?? steps, steps)
         let timesteps = (0..<n).map { _ in lo + rng.nextInt(max(hi - lo, 1)) }

@@ -226,6 +226,11 @@ final class TrainCommandTests: XCTestCase {
         run = try LetheProcess.run(["train", "image", "--config", imageWithTemporal.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
         XCTAssertEqual(run.status, 1)
         XCTAssertTrue(run.stderr.contains("temporal.yaml") && run.stderr.contains("temporal_lr_scale"), run.stderr)
+        let imageWithMixedNoise = dir.appendingPathComponent("mixed.yaml")
+        try (String(contentsOf: imageRecipe, encoding: .utf8) + "\nmixed_noise_alpha: 1\n").write(to: imageWithMixedNoise, atomically: true, encoding: .utf8)
+        run = try LetheProcess.run(["train", "image", "--config", imageWithMixedNoise.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.stderr.contains("mixed.yaml") && run.stderr.contains("mixed_noise_alpha"), run.stderr)
     }
 
     /// The shipped models' chain: a first image stage, a second that regroups attention heads,
@@ -265,9 +270,9 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
 
         // A second video stage continues the video model: temporal layers only, on the noisy end
-        // of the schedule; the spatial weights come through untouched.
+        // of the schedule, on mixed frame noise; the spatial weights come through untouched.
         let video2 = dir.appendingPathComponent("video2")
-        let continued = try recipe("v2.yaml", "kind: video\ninit_from: \(video.path)\ntrain_parameters: temporal\ntimestep_range: [600, 1000]")
+        let continued = try recipe("v2.yaml", "kind: video\ninit_from: \(video.path)\ntrain_parameters: temporal\ntimestep_range: [600, 1000]\nmixed_noise_alpha: 1")
         run = try LetheProcess.run(["train", "video", "--config", continued.path, "--out", video2.path, "--dtype", "float16"], timeout: 300)
         XCTAssertEqual(run.status, 0, run.stderr)
         let before = try SafeTensors.load(video.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
@@ -279,6 +284,9 @@ final class TrainCommandTests: XCTestCase {
             if UNet3DConditionModel.isTemporalKey(key) { movedTemporal += same ? 0 : 1 } else { XCTAssertTrue(same, "\(key) is spatial and frozen") }
         }
         XCTAssertGreaterThan(movedTemporal, 0, "the temporal layers train")
+        // The prior it trained on travels with it, for sampling; the first stage had none.
+        XCTAssertEqual(try SchedulerConfig(contentsOf: video2.appendingPathComponent("scheduler")).mixedFrameNoise, MixedFrameNoise(alpha: 1))
+        XCTAssertNil(try SchedulerConfig(contentsOf: video.appendingPathComponent("scheduler")).mixedFrameNoise)
         // temporal_from: stage 3's spatial weights with the video model's temporal layers (a rate
         // too small to move either, so both can be compared with their sources).
         let merged = dir.appendingPathComponent("merged")
