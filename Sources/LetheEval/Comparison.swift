@@ -205,7 +205,8 @@ public struct Comparison {
     /// The initial noise of one sample for `seed`: the same for every prompt and every model.
     func noise(seed: Int) -> Tensor {
         var rng = RandomGenerator(seed: UInt64(seed))
-        return Tensor.randn(DiffusionPipeline(model: models[0].model).noiseShape(count: 1, frames: options.frames), rng: &rng)
+        let first = models[0].model
+        return first.drawNoise(DiffusionPipeline(model: first).noiseShape(count: 1, frames: options.frames), rng: &rng)
     }
 
     /// Frames (unscaled) of every prompt for one model and seed, in prompt order.

@@ -145,7 +145,7 @@ public final class ModelEvaluator {
             let one = pipeline.noiseShape(count: 1, frames: frames)
             let noise = Tensor.concatenate(batch.map { c -> Tensor in
                 var rng = RandomGenerator(seed: UInt64(c.seed), stream: c.noiseStream)
-                return Tensor.randn(one, rng: &rng)
+                return model.drawNoise(one, rng: &rng)
             }, axis: 0)
             var generation = GenerationOptions()
             generation.steps = options.steps

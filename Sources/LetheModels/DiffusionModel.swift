@@ -41,6 +41,14 @@ public final class DiffusionModel {
 
     public var isVideo: Bool { unet.isVideo }
 
+    /// Noise of `shape` as this model was trained on it: clips ([N, C, F, H, W]) from the mixed
+    /// frame prior its scheduler config names (`mixed_noise_alpha`), anything else independent.
+    /// Every sampler and trainer draws through here, so a model is never fed the wrong prior.
+    public func drawNoise(_ shape: [Int], rng: inout RandomGenerator) -> Tensor {
+        if shape.count == 5, let prior = schedulerConfig.mixedFrameNoise { return prior.sample(shape, rng: &rng) }
+        return Tensor.randn(shape, rng: &rng)
+    }
+
     /// A model_index.json for a folder Lethe made itself.
     public static func defaultIndex(video: Bool) -> JSONConfig {
         JSONConfig(values: [

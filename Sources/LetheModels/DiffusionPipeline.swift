@@ -72,11 +72,7 @@ public final class DiffusionPipeline {
             noise = given
         } else {
             var rng = RandomGenerator(seed: options.seed)
-            if model.unet.isVideo, let prior = model.schedulerConfig.mixedFrameNoise {
-                noise = prior.sample(expected, rng: &rng)
-            } else {
-                noise = Tensor.randn(expected, rng: &rng)
-            }
+            noise = model.drawNoise(expected, rng: &rng)
         }
         if options.eta > 0 && model.unet.isVideo && model.schedulerConfig.mixedFrameNoise != nil {
             // DDIM's step noise would come from independent frames, not the prior the model knows.

@@ -48,7 +48,7 @@ public struct ConceptImages {
             timesteps.append(rng.nextInt(context.scheduler.numTrainTimesteps))
         }
         let original = rows.count == 1 ? rows[0].copy() : Tensor.concatenate(rows, axis: 0)
-        let noise = Tensor.randn(original.shape, rng: &rng)
+        let noise = context.model.drawNoise(original.shape, rng: &rng)
         let noisy = context.scheduler.addNoise(original: original, noise: noise, timesteps: timesteps)
         return DenoisingBatch(sample: noisy, timesteps: timesteps, captions: captions, anchoredCaptions: anchored,
                               target: context.denoisingTarget(original: original, noise: noise, timesteps: timesteps))

@@ -24,7 +24,7 @@ public struct SDD: ErasureMethod {
 
     public func makeBatch(step: Int, rng: inout RandomGenerator, context: ErasureContext) throws -> Batch {
         let prompts = Array(repeating: targets.cycling(step).prompt, count: recipe.batchSize)
-        let noise = Tensor.randn(context.sampleShape(count: prompts.count), rng: &rng)
+        let noise = context.model.drawNoise(context.sampleShape(count: prompts.count), rng: &rng)
         let stop = 1 + rng.nextInt(recipe.ddimSteps - 2)
         let (x, t) = try context.withEMAWeights {
             try context.sample(toward: prompts, noise: noise, steps: recipe.ddimSteps, stopAfter: stop, guidance: recipe.guidance)

@@ -373,8 +373,7 @@ public final class DiffusionTraining {
         }
         let x0 = batch.pixels
         let n = recipe.batchSize, perSample = x0.count / n
-        let noise = recipe.isVideo ? model.schedulerConfig.mixedFrameNoise.map { $0.sample(x0.shape, rng: &rng) } ?? Tensor.randn(x0.shape, rng: &rng)
-            : Tensor.randn(x0.shape, rng: &rng)
+        let noise = model.drawNoise(x0.shape, rng: &rng)
         let steps = schedule.alphasCumprod.count
         let lo = min(recipe.timestepRange?[0] ?? 0, steps - 1), hi = min(recipe.timestepRange?[1] ?? steps, steps)
         let timesteps = (0..<n).map { _ in lo + rng.nextInt(max(hi - lo, 1)) }
