@@ -180,8 +180,14 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         WarmupCosineSchedule(peak: lr, final: finalLr, warmupSteps: warmupSteps, totalSteps: steps)(i)
     }
 
-    /// Identifies the run in its checkpoint: resuming with other settings is refused.
-    var fingerprint: String { sortedJSON }
+    /// Identifies the run in its checkpoint: resuming with other settings is refused. The
+    /// default video UNet is written out or left out alike, so adding `video_unet: unet3d` to a
+    /// recipe does not strand its checkpoint.
+    var fingerprint: String {
+        var same = self
+        if same.videoUnet == "unet3d" { same.videoUnet = nil }
+        return same.sortedJSON
+    }
 }
 
 /// One pretraining run: builds (or loads) the model, trains it, saves the EMA weights.
