@@ -57,6 +57,8 @@ def main():
     kind = json.load(open(f"{args.model}/unet/config.json"))["_class_name"]
     unet_class = {"UNet3DConditionModel": UNet3DConditionModel, "UNetMotionModel": UNetMotionModel}[kind]
     unet = unet_class.from_pretrained(f"{args.model}/unet").float().eval()
+    if unet_class is UNetMotionModel:  # AnimateDiff's UNet takes the text context once per frame
+        context = context.repeat_interleave(x0.shape[2], dim=0)
     scheduler = DDPMScheduler.from_pretrained(f"{args.model}/scheduler")
     generator = torch.Generator().manual_seed(args.seed)
     noise = torch.randn(x0.shape, generator=generator)
