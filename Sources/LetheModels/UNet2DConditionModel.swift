@@ -180,35 +180,17 @@ public final class UNet2DConditionModel: Module {
         precondition(encoderHiddenStates.rank == 3 && encoderHiddenStates.shape[0] == batch,
                      "UNet2DConditionModel: encoder_hidden_states must be [\(batch), L, D], got \(encoderHiddenStates.shape)")
 
-        var x = config.centerInputSample ? 2 * sample - 1 : sample
+        let centered = config.centerInputSample ? 2 * sample - 1 : sample
         let perItem = timesteps.count == batch ? timesteps : Array(repeating: timesteps[0], count: batch)
         var emb = timeEmbedding(timeProj(perItem))
         if let timeEmbedAct { emb = timeEmbedAct(emb) }
         let context = encoderHiddenStates
 
-        x = convIn(x)
-        var skips = [x]
-        for block in downBlocks {
-            let (h, states) = block(x, temb: emb, context: context)
-            x = h
-            skips += states
-        }
-        if let midBlock { x = midBlock(x, temb: emb, context: context) }
-
-        // Inputs whose size is not a multiple of the total downsampling were rounded up on the
-        // way down; upsample to the skip connections' sizes instead of doubling.
-        let factor = 1 << upsamplerCount
-        let forwardUpsampleSize = sample.shape[2] % factor != 0 || sample.shape[3] % factor != 0
-        for (i, block) in upBlocks.enumerated() {
-            let count = block.resnetCount
-            let res = Array(skips.suffix(count))
-            skips.removeLast(count)
-            var upsampleSize: (height: Int, width: Int)? = nil
-            if i < upBlocks.count - 1 && forwardUpsampleSize, let next = skips.last {
-                upsampleSize = (next.shape[2], next.shape[3])
-            }
-            x = block(x, skips: res, temb: emb, context: context, upsampleSize: upsampleSize)
-        }
+        let x = unetWalk(convIn(centered), downCount: downBlocks.count, down: { self.downBlocks[$0]($1, temb: emb, context: context) },
+                     mid: { x in self.midBlock.map { $0(x, temb: emb, context: context) } ?? x },
+                     upResnetCounts: upBlocks.map(\.resnetCount),
+                     up: { self.upBlocks[$0]($1, skips: $2, temb: emb, context: context, upsampleSize: $3) },
+                     upsamplerCount: upsamplerCount)
         return convOut(convAct(convNormOut(x)))
     }
 

@@ -71,33 +71,13 @@ public protocol FrameFoldedUpBlock: Module {
 public protocol UNet3DDownBlock: FrameFoldedDownBlock {}
 public protocol UNet3DUpBlock: FrameFoldedUpBlock {}
 
-/// The down path, the middle and the up path of a video UNet whose frames are folded into the
-/// batch axis, from the output of its first layers to the input of its last. Inputs whose size is
-/// not a multiple of the total downsampling were rounded up on the way down; the up path then
-/// upsamples to the skip connections' sizes instead of doubling.
+/// `unetWalk` for a video UNet whose frames are folded into the batch axis.
 func frameFoldedUNetWalk(_ input: Tensor, down: [any FrameFoldedDownBlock], mid: (Tensor) -> Tensor, up: [any FrameFoldedUpBlock],
                          temb: Tensor, context: Tensor, frames: Int, upsamplerCount: Int) -> Tensor {
-    var x = input
-    var skips = [x]
-    for block in down {
-        let (h, states) = block(x, temb: temb, context: context, frames: frames)
-        x = h
-        skips += states
-    }
-    x = mid(x)
-    let factor = 1 << upsamplerCount
-    let forwardUpsampleSize = input.shape[2] % factor != 0 || input.shape[3] % factor != 0
-    for (i, block) in up.enumerated() {
-        let count = block.resnetCount
-        let res = Array(skips.suffix(count))
-        skips.removeLast(count)
-        var upsampleSize: (height: Int, width: Int)? = nil
-        if i < up.count - 1 && forwardUpsampleSize, let next = skips.last {
-            upsampleSize = (next.shape[2], next.shape[3])
-        }
-        x = block(x, skips: res, temb: temb, context: context, frames: frames, upsampleSize: upsampleSize)
-    }
-    return x
+    unetWalk(input, downCount: down.count, down: { down[$0]($1, temb: temb, context: context, frames: frames) }, mid: mid,
+             upResnetCounts: up.map(\.resnetCount),
+             up: { up[$0]($1, skips: $2, temb: temb, context: context, frames: frames, upsampleSize: $3) },
+             upsamplerCount: upsamplerCount)
 }
 
 /// diffusers' DownBlock3D: (resnet, temporal conv) pairs, then an optional stride-2 conv.

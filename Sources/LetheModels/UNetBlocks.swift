@@ -233,6 +233,36 @@ public protocol UNetUpBlock: Module {
                         upsampleSize: (height: Int, width: Int)?) -> Tensor
 }
 
+/// The down path, the middle and the up path of any of the UNets, from the output of its first
+/// layers to the input of its last: each down block leaves skip connections, each up block takes
+/// `upResnetCounts[i]` of them (the last first). Inputs whose size is not a multiple of the total
+/// downsampling were rounded up on the way down; the up path then upsamples to the skip
+/// connections' sizes instead of doubling.
+func unetWalk(_ input: Tensor, downCount: Int, down: (Int, Tensor) -> (Tensor, [Tensor]), mid: (Tensor) -> Tensor,
+              upResnetCounts: [Int], up: (Int, Tensor, [Tensor], (height: Int, width: Int)?) -> Tensor,
+              upsamplerCount: Int) -> Tensor {
+    var x = input
+    var skips = [x]
+    for i in 0..<downCount {
+        let (h, states) = down(i, x)
+        x = h
+        skips += states
+    }
+    x = mid(x)
+    let factor = 1 << upsamplerCount
+    let forwardUpsampleSize = input.shape[2] % factor != 0 || input.shape[3] % factor != 0
+    for (i, count) in upResnetCounts.enumerated() {
+        let res = Array(skips.suffix(count))
+        skips.removeLast(count)
+        var upsampleSize: (height: Int, width: Int)? = nil
+        if i < upResnetCounts.count - 1 && forwardUpsampleSize, let next = skips.last {
+            upsampleSize = (next.shape[2], next.shape[3])
+        }
+        x = up(i, x, res, upsampleSize)
+    }
+    return x
+}
+
 /// diffusers' DownBlock2D: resnets, then an optional stride-2 conv.
 public final class DownBlock2D: Module, UNetDownBlock {
     public let resnets: [ResnetBlock2D]
