@@ -50,15 +50,19 @@ public struct MixedFrameNoise: Equatable, Sendable {
 }
 
 extension SchedulerConfig {
-    /// The clip noise prior a video model was trained with; nil: independent frames.
+    /// The clip noise prior a video model was trained with; nil: independent frames (or a value
+    /// `validate` refuses).
     public var mixedFrameNoise: MixedFrameNoise? {
-        get {
-            switch extraKeys[MixedFrameNoise.configKey] {
-            case .double(let a)?: return MixedFrameNoise(alpha: Float(a))
-            case .int(let a)?: return MixedFrameNoise(alpha: Float(a))
-            default: return nil
-            }
-        }
+        get { mixedNoiseAlpha.flatMap { $0 >= 0 && $0.isFinite ? MixedFrameNoise(alpha: Float($0)) : nil } }
         set { extraKeys[MixedFrameNoise.configKey] = newValue.map { .double(Double($0.alpha)) } }
+    }
+
+    /// `mixed_noise_alpha` as a number, if the key holds one.
+    var mixedNoiseAlpha: Double? {
+        switch extraKeys[MixedFrameNoise.configKey] {
+        case .double(let a)?: return a
+        case .int(let a)?: return Double(a)
+        default: return nil
+        }
     }
 }

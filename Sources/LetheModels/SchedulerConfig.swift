@@ -177,8 +177,7 @@ public struct SchedulerConfig: Equatable {
             guard sampleMaxValue >= 1 else { throw fail("sample_max_value", "expected 1 or more, found \(sampleMaxValue)") }
         }
         if let value = extraKeys[MixedFrameNoise.configKey] {
-            let alpha: Double? = switch value { case .double(let a): a; case .int(let a): Double(a); default: nil }
-            guard let alpha, alpha >= 0, alpha.isFinite else {
+            guard let alpha = mixedNoiseAlpha, alpha >= 0, alpha.isFinite else {
                 throw fail(MixedFrameNoise.configKey, "expected a number of 0 or more (PYoCo's α), found \(value)")
             }
         }
