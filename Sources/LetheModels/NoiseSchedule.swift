@@ -136,4 +136,14 @@ public enum NoiseSchedule {
         let snr = abar / max(1 - abar, 1e-12)
         return min(snr, gamma) / max(snr, 1e-12)
     }
+
+    /// max(1, 1/SNR) capped at `cap`: below SNR 1 the ε-loss is scaled up so that the error it
+    /// stands for in clean-sample terms (x₀ error² = ε error²/SNR) keeps weight 1, as
+    /// v-prediction's loss keeps it near 1, instead of vanishing with the SNR. This is where a
+    /// sample's layout (and a clip's motion) is decided. The cap bounds the ε-gradient at the
+    /// noisiest timesteps, where 1/SNR grows without limit.
+    public static func noisyEndWeight(alphaCumprod abar: Float, cap: Float) -> Float {
+        let inverseSNR = (1 - abar) / max(abar, 1e-12)
+        return min(max(1, inverseSNR), cap)
+    }
 }

@@ -20,7 +20,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
         "snr_gamma", "temporal_lr_scale", "timestep_range", "temporal_from", "video_unet", "motion_num_attention_heads",
-        "mixed_noise_alpha",
+        "mixed_noise_alpha", "noisy_end_weight_cap",
         "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
@@ -60,6 +60,11 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// ε-loss is weighted by min(SNR(t), γ)/SNR(t), so nearly clean timesteps, which teach little
     /// about shapes, stop dominating the gradient. nil: the plain mean.
     public var snrGamma: Float?
+    /// Scales each sample's ε-loss by max(1, 1/SNR(t)) up to this cap
+    /// (`NoiseSchedule.noisyEndWeight`): at the noisy end the error then counts in clean-sample
+    /// terms, as with v-prediction, instead of shrinking with the SNR; there a clip's motion must
+    /// be invented. Combines with `snr_gamma`, which acts at the other end. nil: off.
+    public var noisyEndWeightCap: Float?
     /// Video: the temporal layers' learning rate as a multiple of `lr`. They start as the
     /// identity and have everything to learn, while the spatial layers come trained.
     public var temporalLrScale: Float?
@@ -101,7 +106,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case weightDecay = "weight_decay", emaDecay = "ema_decay", maxGradNorm = "max_grad_norm"
         case captionDropout = "caption_dropout", seed, checkpointEvery = "checkpoint_every", tokenizer
         case initFrom = "init_from", textEncoderFrom = "text_encoder_from", trainParameters = "train_parameters"
-        case snrGamma = "snr_gamma", temporalLrScale = "temporal_lr_scale"
+        case snrGamma = "snr_gamma", noisyEndWeightCap = "noisy_end_weight_cap", temporalLrScale = "temporal_lr_scale"
         case timestepRange = "timestep_range", temporalFrom = "temporal_from", textHiddenSize = "text_hidden_size"
         case videoUnet = "video_unet", motionNumAttentionHeads = "motion_num_attention_heads"
         case mixedNoiseAlpha = "mixed_noise_alpha"
@@ -170,6 +175,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
             }
         }
         if let g = snrGamma, !(g > 0) { throw bad("snr_gamma", "expected a positive number, found \(g)") }
+        if let c = noisyEndWeightCap, !(c >= 1 && c.isFinite) {
+            throw bad("noisy_end_weight_cap", "expected a number of 1 or more, found \(c)")
+        }
         if let s = betaSchedule, BetaSchedule(rawValue: s) == nil {
             throw bad("beta_schedule", "expected one of \(BetaSchedule.allCases.map(\.rawValue).joined(separator: ", ")), found \(s)")
         }
@@ -178,6 +186,15 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// Linear warm-up, then a cosine from `lr` to `finalLr`.
     public func learningRate(step i: Int) -> Float {
         WarmupCosineSchedule(peak: lr, final: finalLr, warmupSteps: warmupSteps, totalSteps: steps)(i)
+    }
+
+    /// The weight of one sample's ε-loss at ᾱ_t: min-SNR-γ times the noisy-end factor, each when
+    /// asked for (1 when neither is).
+    public func lossWeight(alphaCumprod abar: Float) -> Float {
+        var w: Float = 1
+        if let gamma = snrGamma { w *= NoiseSchedule.minSNRWeight(alphaCumprod: abar, gamma: gamma) }
+        if let cap = noisyEndWeightCap { w *= NoiseSchedule.noisyEndWeight(alphaCumprod: abar, cap: cap) }
+        return w
     }
 
     /// Identifies the run in its checkpoint: resuming with other settings is refused. The
@@ -391,9 +408,9 @@ public final class DiffusionTraining {
             for j in base..<(base + perSample) { noisy.pointer[j] = a * x0.pointer[j] + s * noise.pointer[j] }
         }
         let prediction = model.unet.predict(sample: noisy, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)
-        guard let gamma = recipe.snrGamma else { return prediction.mseLoss(noise) }
+        guard recipe.snrGamma != nil || recipe.noisyEndWeightCap != nil else { return prediction.mseLoss(noise) }
         return prediction.weightedMSELoss(noise, sampleWeights: timesteps.map {
-            NoiseSchedule.minSNRWeight(alphaCumprod: schedule.alphasCumprod[$0], gamma: gamma)
+            recipe.lossWeight(alphaCumprod: schedule.alphasCumprod[$0])
         })
     }
 }

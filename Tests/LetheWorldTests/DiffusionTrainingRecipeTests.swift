@@ -40,4 +40,30 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains("mixed_noise_alpha"), "\($0)")
         }
     }
+
+    /// ε-loss weights: min-SNR-γ shrinks the nearly clean end, the noisy-end factor raises the
+    /// noisy end to 1/SNR (x₀ error weighted 1) up to its cap; SNR = ᾱ/(1 − ᾱ).
+    func testLossWeightCombinesMinSNRAndTheNoisyEnd() throws {
+        let both = try recipe("snr_gamma: 5\nnoisy_end_weight_cap: 100")
+        XCTAssertEqual(both.lossWeight(alphaCumprod: 0.99), 5.0 / 99, accuracy: 1e-4)  // SNR 99: min-SNR only
+        XCTAssertEqual(both.lossWeight(alphaCumprod: 0.5), 1, accuracy: 1e-6)  // SNR 1: neither
+        XCTAssertEqual(both.lossWeight(alphaCumprod: 0.1), 9, accuracy: 1e-4)  // SNR 1/9
+        XCTAssertEqual(both.lossWeight(alphaCumprod: 0.001), 100, accuracy: 1e-6)  // 1/SNR 999, capped
+        let minSNROnly = try recipe("snr_gamma: 5")
+        XCTAssertEqual(minSNROnly.lossWeight(alphaCumprod: 0.1), 1, accuracy: 1e-6)
+        XCTAssertEqual(try recipe("").lossWeight(alphaCumprod: 0.99), 1)
+        // In clean-sample terms (weight × SNR) the noisy end now counts 1 down to the cap's SNR.
+        let snr: Float = 0.1 / 0.9
+        XCTAssertEqual(both.lossWeight(alphaCumprod: 0.1) * snr, 1, accuracy: 1e-5)
+        XCTAssertEqual(NoiseSchedule.noisyEndWeight(alphaCumprod: 0.2, cap: 2), 2)
+    }
+
+    func testNoisyEndWeightCapMustBeAtLeastOne() throws {
+        XCTAssertNotEqual(try recipe("noisy_end_weight_cap: 10").fingerprint, try recipe("").fingerprint)
+        for bad in ["0.5", "-1", ".inf"] {
+            XCTAssertThrowsError(try recipe("noisy_end_weight_cap: \(bad)")) {
+                XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains("noisy_end_weight_cap"), "\($0)")
+            }
+        }
+    }
 }
