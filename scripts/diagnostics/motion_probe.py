@@ -10,7 +10,9 @@ centroid travels from the first frame to the last, signed so that a move the cap
 positive. The reference row measures the same on ground-truth renders with such captions (a
 `lethe world render --scale 1 --gif` folder): what the average clean clip the model should predict
 from noise alone looks like. A model whose noisy-end prediction ignores the caption's motion shows
-travel near 0 at every timestep, and its samples then start from a still layout.
+travel near 0 at every timestep, and its samples then start from a still layout. A second table
+checks that the caption's motion reaches the UNet at all: with the same noise, the rms difference of
+the predicted clean clips between "moving left" and "moving right", beside that between two objects.
 Needs torch, diffusers and transformers (never a runtime dependency of Lethe).
 
   lethe world render --count 1500 --seed 901 --scale 1 --gif --out out/probe-gt
@@ -107,6 +109,29 @@ def main():
             x0 = ((xt - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()).clamp(-1, 1)
             cells.append(sign * travel(x0)[axis])
         print(f"| model, t = {t} | " + " | ".join(f"{v:+.1f}" for v in cells) + " |", flush=True)
+
+    def predicted_x0(caption, xt, t):
+        ids = tokenizer([caption] * xt.shape[0], padding="max_length", max_length=tokenizer.model_max_length,
+                        truncation=True, return_tensors="pt").input_ids
+        with torch.no_grad():
+            context = encoder(ids).last_hidden_state
+            if unet_class is UNetMotionModel:
+                context = context.repeat_interleave(8, dim=0)
+            eps = unet(xt, torch.full((xt.shape[0],), t), encoder_hidden_states=context).sample
+        return (xt - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()
+
+    print(f"\nrms difference of the predicted clean clips, same noise ({args.draws} draws)")
+    print("| t | moving left / moving right (red circle) | circle / square (red, moving left) |")
+    print("|---|---|---|")
+    for t in timesteps:
+        xt = torch.randn((args.draws, 3, 8, 32, 32), generator=generator)
+        if alpha:
+            shared = torch.randn((args.draws, 3, 1, 32, 32), generator=generator)
+            xt = (alpha * shared + xt) / (1 + alpha * alpha) ** 0.5
+        left, right, square = (predicted_x0(c, xt, t) for c in
+                               ["a red circle moving left", "a red circle moving right", "a red square moving left"])
+        rms = lambda a, b: float((a - b).pow(2).mean().sqrt())
+        print(f"| {t} | {rms(left, right):.3f} | {rms(left, square):.3f} |", flush=True)
 
 
 if __name__ == "__main__":
