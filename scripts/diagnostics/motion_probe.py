@@ -23,9 +23,8 @@ import json
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler, UNet3DConditionModel, UNetMotionModel
 from PIL import Image, ImageSequence
-from transformers import CLIPTextModel, CLIPTokenizer
+from video_model import VideoModel
 
 DIRECTIONS = {"left": (0, -1), "right": (0, 1), "up": (1, -1), "down": (1, 1)}  # (axis: 0 = x, 1 = y; sign)
 OBJECTS = ["circle", "square", "triangle", "diamond"]
@@ -73,13 +72,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     ref = reference(args.clips)
-    tokenizer = CLIPTokenizer.from_pretrained(f"{args.model}/tokenizer")
-    encoder = CLIPTextModel.from_pretrained(f"{args.model}/text_encoder").float()
-    kind = json.load(open(f"{args.model}/unet/config.json"))["_class_name"]
-    unet_class = {"UNet3DConditionModel": UNet3DConditionModel, "UNetMotionModel": UNetMotionModel}[kind]
-    unet = unet_class.from_pretrained(f"{args.model}/unet").float().eval()
-    abar = DDPMScheduler.from_pretrained(f"{args.model}/scheduler").alphas_cumprod
-    alpha = json.load(open(f"{args.model}/scheduler/scheduler_config.json")).get("mixed_noise_alpha")
+    model = VideoModel(args.model)
     generator = torch.Generator().manual_seed(args.seed)
     timesteps = [int(t) for t in args.timesteps.split(",")]
 
@@ -93,42 +86,17 @@ def main():
         cells = []
         for d, (axis, sign) in DIRECTIONS.items():
             captions = [f"a red {o} moving {d}" for o in OBJECTS for _ in range(args.draws)]
-            n = len(captions)
-            ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                            return_tensors="pt").input_ids
-            with torch.no_grad():
-                context = encoder(ids).last_hidden_state
-            if unet_class is UNetMotionModel:
-                context = context.repeat_interleave(8, dim=0)
-            xt = torch.randn((n, 3, 8, 32, 32), generator=generator)
-            if alpha:  # the model's own mixed frame-noise prior
-                shared = torch.randn((n, 3, 1, 32, 32), generator=generator)
-                xt = (alpha * shared + xt) / (1 + alpha * alpha) ** 0.5
-            with torch.no_grad():
-                eps = unet(xt, torch.full((n,), t), encoder_hidden_states=context).sample
-            x0 = ((xt - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()).clamp(-1, 1)
+            xt = model.noise((len(captions), 3, 8, 32, 32), generator)
+            x0 = model.predict_clean(xt, t, captions).clamp(-1, 1)
             cells.append(sign * travel(x0)[axis])
         print(f"| model, t = {t} | " + " | ".join(f"{v:+.1f}" for v in cells) + " |", flush=True)
-
-    def predicted_x0(caption, xt, t):
-        ids = tokenizer([caption] * xt.shape[0], padding="max_length", max_length=tokenizer.model_max_length,
-                        truncation=True, return_tensors="pt").input_ids
-        with torch.no_grad():
-            context = encoder(ids).last_hidden_state
-            if unet_class is UNetMotionModel:
-                context = context.repeat_interleave(8, dim=0)
-            eps = unet(xt, torch.full((xt.shape[0],), t), encoder_hidden_states=context).sample
-        return (xt - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()
 
     print(f"\nrms difference of the predicted clean clips, same noise ({args.draws} draws)")
     print("| t | moving left / moving right (red circle) | circle / square (red, moving left) |")
     print("|---|---|---|")
     for t in timesteps:
-        xt = torch.randn((args.draws, 3, 8, 32, 32), generator=generator)
-        if alpha:
-            shared = torch.randn((args.draws, 3, 1, 32, 32), generator=generator)
-            xt = (alpha * shared + xt) / (1 + alpha * alpha) ** 0.5
-        left, right, square = (predicted_x0(c, xt, t) for c in
+        xt = model.noise((args.draws, 3, 8, 32, 32), generator)
+        left, right, square = (model.predict_clean(xt, t, [c] * args.draws) for c in
                                ["a red circle moving left", "a red circle moving right", "a red square moving left"])
         rms = lambda a, b: float((a - b).pow(2).mean().sqrt())
         print(f"| {t} | {rms(left, right):.3f} | {rms(left, square):.3f} |", flush=True)

@@ -21,9 +21,8 @@ import json
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler, UNet3DConditionModel, UNetMotionModel
 from PIL import Image, ImageSequence
-from transformers import CLIPTextModel, CLIPTokenizer
+from video_model import VideoModel
 
 
 def load_clips(folder):
@@ -48,25 +47,10 @@ def main():
     x0, captions = load_clips(args.clips)
     if x0.shape[-1] != 32:
         print(f"note: frames are {x0.shape[-1]} px; render with --scale 1 for the world's 32 px")
-    tokenizer = CLIPTokenizer.from_pretrained(f"{args.model}/tokenizer")
-    encoder = CLIPTextModel.from_pretrained(f"{args.model}/text_encoder").float()
-    ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                    return_tensors="pt").input_ids
-    with torch.no_grad():
-        context = encoder(ids).last_hidden_state
-    kind = json.load(open(f"{args.model}/unet/config.json"))["_class_name"]
-    unet_class = {"UNet3DConditionModel": UNet3DConditionModel, "UNetMotionModel": UNetMotionModel}[kind]
-    unet = unet_class.from_pretrained(f"{args.model}/unet").float().eval()
-    if unet_class is UNetMotionModel:  # AnimateDiff's UNet takes the text context once per frame
-        context = context.repeat_interleave(x0.shape[2], dim=0)
-    scheduler = DDPMScheduler.from_pretrained(f"{args.model}/scheduler")
+    model = VideoModel(args.model)
+    context = model.context(captions, x0.shape[2])
     generator = torch.Generator().manual_seed(args.seed)
-    noise = torch.randn(x0.shape, generator=generator)
-    # A model trained on Lethe's mixed frame noise (PYoCo) is tested on that prior.
-    alpha = json.load(open(f"{args.model}/scheduler/scheduler_config.json")).get("mixed_noise_alpha")
-    if alpha:
-        shared = torch.randn((x0.shape[0], x0.shape[1], 1, *x0.shape[3:]), generator=generator)
-        noise = (alpha * shared + noise) / (1 + alpha * alpha) ** 0.5
+    noise = model.noise(x0.shape, generator)
     n = x0.shape[0]
     timesteps = [int(t) for t in args.timesteps.split(",")]
 
@@ -75,19 +59,18 @@ def main():
         clips = x0.flip(2) if reverse else x0
         for t in timesteps:
             tt = torch.full((n,), t)
-            xt, target = scheduler.add_noise(clips, noise, tt), noise
-            with torch.no_grad():
-                pred = unet(xt, tt, encoder_hidden_states=context).sample
+            xt, target = model.scheduler.add_noise(clips, noise, tt), noise
+            pred = model.predict_noise(xt, t, context)
             out[t] = float(((pred - target) ** 2).mean())
         return out
 
     rows = [("as is", errors(False)), ("reversed", errors(True))]
-    state = unet.state_dict()
+    state = model.unet.state_dict()
     for key in state:
         temporal = any(name in key for name in ("temp_attentions", "transformer_in", "temp_convs", "motion_modules"))
         if temporal and ("proj_out" in key or "conv4.3" in key):
             state[key].zero_()
-    unet.load_state_dict(state)
+    model.unet.load_state_dict(state)
     rows.append(("no temporal", errors(False)))
     print(f"{len(captions)} clips; noise-prediction MSE per timestep")
     print("| condition | " + " | ".join(f"t={t}" for t in timesteps) + " |")
