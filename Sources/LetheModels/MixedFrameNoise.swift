@@ -17,9 +17,13 @@ public struct MixedFrameNoise: Equatable, Sendable {
     public let alpha: Float
 
     public init(alpha: Float) {
-        precondition(alpha >= 0 && alpha.isFinite, "mixed noise α must be finite and ≥ 0, got \(alpha)")
+        precondition(Self.accepts(alpha: Double(alpha)), "mixed noise α must be finite and ≥ 0, got \(alpha)")
         self.alpha = alpha
     }
+
+    /// Whether α makes a prior: finite and ≥ 0 (0 is independent frames). The scheduler config
+    /// and the training recipe check their values here.
+    public static func accepts(alpha: Double) -> Bool { alpha >= 0 && alpha.isFinite }
 
     /// Noise of `shape` [N, C, F, H, W] drawn from the prior.
     public func sample(_ shape: [Int], rng: inout RandomGenerator) -> Tensor {
@@ -53,7 +57,7 @@ extension SchedulerConfig {
     /// The clip noise prior a video model was trained with; nil: independent frames (or a value
     /// `validate` refuses).
     public var mixedFrameNoise: MixedFrameNoise? {
-        get { mixedNoiseAlpha.flatMap { $0 >= 0 && $0.isFinite ? MixedFrameNoise(alpha: Float($0)) : nil } }
+        get { mixedNoiseAlpha.flatMap { MixedFrameNoise.accepts(alpha: $0) ? MixedFrameNoise(alpha: Float($0)) : nil } }
         set { extraKeys[MixedFrameNoise.configKey] = newValue.map { .double(Double($0.alpha)) } }
     }
 

@@ -176,10 +176,8 @@ public struct SchedulerConfig: Equatable {
             }
             guard sampleMaxValue >= 1 else { throw fail("sample_max_value", "expected 1 or more, found \(sampleMaxValue)") }
         }
-        if let value = extraKeys[MixedFrameNoise.configKey] {
-            guard let alpha = mixedNoiseAlpha, alpha >= 0, alpha.isFinite else {
-                throw fail(MixedFrameNoise.configKey, "expected a number of 0 or more (PYoCo's α), found \(value)")
-            }
+        if let value = extraKeys[MixedFrameNoise.configKey], mixedFrameNoise == nil {
+            throw fail(MixedFrameNoise.configKey, "expected a number of 0 or more (PYoCo's α), found \(value)")
         }
     }
 

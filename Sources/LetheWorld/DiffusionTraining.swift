@@ -167,7 +167,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         }
         if let a = mixedNoiseAlpha {
             guard isVideo else { throw bad("mixed_noise_alpha", "only a video recipe has frames to share noise") }
-            guard a >= 0, a.isFinite else { throw bad("mixed_noise_alpha", "expected a number of 0 or more, found \(a)") }
+            guard MixedFrameNoise.accepts(alpha: Double(a)) else { throw bad("mixed_noise_alpha", "expected a number of 0 or more, found \(a)") }
         }
         if let r = timestepRange {
             guard r.count == 2, r[0] >= 0, r[0] < r[1] else {
@@ -187,6 +187,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public func learningRate(step i: Int) -> Float {
         WarmupCosineSchedule(peak: lr, final: finalLr, warmupSteps: warmupSteps, totalSteps: steps)(i)
     }
+
+    /// Whether any timestep weighting is asked for; without it the loss is the plain mean.
+    public var weightsLoss: Bool { snrGamma != nil || noisyEndWeightCap != nil }
 
     /// The weight of one sample's ε-loss at ᾱ_t: min-SNR-γ times the noisy-end factor, each when
     /// asked for (1 when neither is).
@@ -408,7 +411,7 @@ public final class DiffusionTraining {
             for j in base..<(base + perSample) { noisy.pointer[j] = a * x0.pointer[j] + s * noise.pointer[j] }
         }
         let prediction = model.unet.predict(sample: noisy, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)
-        guard recipe.snrGamma != nil || recipe.noisyEndWeightCap != nil else { return prediction.mseLoss(noise) }
+        guard recipe.weightsLoss else { return prediction.mseLoss(noise) }
         return prediction.weightedMSELoss(noise, sampleWeights: timesteps.map {
             recipe.lossWeight(alphaCumprod: schedule.alphasCumprod[$0])
         })
