@@ -25,6 +25,22 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         return r
     }
 
+    /// Every committed training recipe, shipped or tried, loads and validates, so the commands the
+    /// README gives for them run. (The detector's recipe is LetheEval's and has its own test.)
+    func testEveryCommittedTrainingRecipeValidates() throws {
+        let dir = WorldFixtures.repoRoot.appendingPathComponent("configs/train")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertGreaterThan(files.count, 5)
+        for file in files where file != "detector.yaml" {
+            let url = dir.appendingPathComponent(file)
+            if file == "text.yaml" {
+                XCTAssertNoThrow(try TextPretrainingRecipe.load(from: url), file)
+            } else {
+                XCTAssertNoThrow(try DiffusionTrainingRecipe.load(from: url), file)
+            }
+        }
+    }
+
     /// Resuming compares fingerprints: the default video UNet named or not is the same run, a
     /// different UNet or noise prior is not.
     func testFingerprintTreatsTheDefaultVideoUNetAsAbsent() throws {

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Can a video UNet learn to move an object the way its caption asks, on two clips? (developer tool)
+
+The smallest test of motion there is: a red disc crossing the frame left to right, captioned
+"a red circle moving right", and the same disc crossing right to left, "a red circle moving left".
+The tool trains a video model's UNet on just these two clips, then samples each caption from fresh
+noise (DDIM, 25 steps, no guidance) and prints the red centroid's x per frame. A model that can
+learn motion at all gives a path that starts on the caption's side and runs monotonically to the
+other. Frames that get independent noise are told apart only by what the UNet knows of frame
+order: diffusers' UNet3DConditionModel only through its temporal convolutions' zero padding, which
+says how far a frame is from either end but, until the kernels learn otherwise, not which end.
+A UNet that has not learned the direction of time draws V-shaped paths.
+
+Options are the training's: which weights train (`all`, or `temporal`: the temporal layers or
+AnimateDiff's motion modules), the lowest timestep drawn (`--t-min`), and Lethe's
+`noisy_end_weight_cap` (1/SNR below SNR 1, up to the cap; 1 = off). Needs torch, diffusers and
+transformers (never a runtime dependency of Lethe).
+
+  python3 scripts/diagnostics/overfit_motion.py --model models/video
+  python3 scripts/diagnostics/overfit_motion.py --model models/video --t-min 300 --noisy-end-cap 100
+"""
+import argparse
+import time
+
+import torch
+from diffusers import DDIMScheduler
+from video_model import VideoModel
+
+CAPTIONS = ["a red circle moving right", "a red circle moving left"]
+SIZE, FRAMES = 32, 8
+
+
+def disc_clip(x_first, x_last, y=16.0, radius=5.5):
+    """A red disc moving along y from x_first to x_last on a grey-blue ground, [3, F, H, W] in [-1, 1]."""
+    ys, xs = torch.meshgrid(torch.arange(SIZE) + 0.5, torch.arange(SIZE) + 0.5, indexing="ij")
+    ground = torch.tensor([0.45, 0.5, 0.55])[:, None, None]
+    red = torch.tensor([0.9, 0.1, 0.1])[:, None, None]
+    frames = []
+    for f in range(FRAMES):
+        cx = x_first + (x_last - x_first) * f / (FRAMES - 1)
+        cover = (radius - ((xs - cx) ** 2 + (ys - y) ** 2).sqrt() + 0.5).clamp(0, 1)  # antialiased edge
+        frames.append(ground * (1 - cover) + red * cover)
+    return torch.stack(frames, 1) * 2 - 1
+
+
+def centroid_x(clip):
+    """Per frame, the x of the redness centroid (R - (G + B)/2, clipped at 0) of a [3, F, H, W] clip."""
+    red = (clip[0] - (clip[1] + clip[2]) / 2).clamp(min=0)
+    mass = red.sum((1, 2)).clamp(min=1e-6)
+    return (red * (torch.arange(SIZE) + 0.5)).sum((1, 2)) / mass
+
+
+def is_temporal(name):
+    return "temp" in name or "transformer_in" in name or "motion_modules" in name
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="models/video", help="a video model folder (UNet3D or UNetMotion)")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--train", choices=["all", "temporal"], default="all")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--t-min", type=int, default=0, help="timesteps are drawn from [t-min, 1000)")
+    p.add_argument("--noisy-end-cap", type=float, default=1, help="noisy_end_weight_cap; 1 = plain ε-loss")
+    p.add_argument("--samples", type=int, default=3, help="sampled pairs after training")
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+
+    torch.manual_seed(0)
+    torch.set_num_threads(a.threads)
+    model = VideoModel(a.model)
+    unet = model.unet.train()
+    clips = torch.stack([disc_clip(8, 24), disc_clip(24, 8)])
+    context = model.context(CAPTIONS, FRAMES)
+    trained = []
+    for name, weight in unet.named_parameters():
+        weight.requires_grad_(a.train == "all" or is_temporal(name))
+        if weight.requires_grad:
+            trained.append(weight)
+    optimizer = torch.optim.AdamW(trained, a.lr, weight_decay=0)
+    abar = model.scheduler.alphas_cumprod
+    start = time.time()
+    for step in range(a.steps):
+        t = torch.randint(a.t_min, 1000, (2,))
+        noise = torch.randn_like(clips)
+        ab = abar[t].view(-1, 1, 1, 1, 1)
+        noisy = ab.sqrt() * clips + (1 - ab).sqrt() * noise
+        # Lethe's noisy-end weight: 1/SNR where SNR < 1, capped; the clean clip's error then counts as in v-prediction.
+        weight = ((1 - ab) / ab).clamp(max=a.noisy_end_cap).clamp(min=1) if a.noisy_end_cap > 1 else torch.ones_like(ab)
+        loss = ((unet(noisy, t, encoder_hidden_states=context).sample - noise).pow(2) * weight).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if step % 50 == 0:
+            print(f"step {step}/{a.steps}  loss {loss.item():.4f}  {time.time() - start:.0f} s", flush=True)
+
+    unet.eval()
+    ddim = DDIMScheduler.from_config(model.scheduler.config)
+    ddim.set_timesteps(25)
+    generator = torch.Generator().manual_seed(123)
+    print("red centroid x per frame (the right-moving clip runs 8 -> 24, the left-moving one 24 -> 8)")
+    for _ in range(a.samples):
+        x = torch.randn((2, 3, FRAMES, SIZE, SIZE), generator=generator)
+        with torch.no_grad():
+            for t in ddim.timesteps:
+                x = ddim.step(unet(x, t.expand(2), encoder_hidden_states=context).sample, t, x).prev_sample
+        for caption, clip in zip(CAPTIONS, x):
+            print(f"{caption:28s}", " ".join(f"{float(c):5.1f}" for c in centroid_x(clip)))
+
+
+if __name__ == "__main__":
+    main()
