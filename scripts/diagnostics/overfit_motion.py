@@ -24,7 +24,7 @@ import time
 
 import torch
 from diffusers import DDIMScheduler
-from video_model import VideoModel
+from video_model import VideoModel, is_temporal
 
 CAPTIONS = ["a red circle moving right", "a red circle moving left"]
 SIZE, FRAMES = 32, 8
@@ -48,10 +48,6 @@ def centroid_x(clip):
     red = (clip[0] - (clip[1] + clip[2]) / 2).clamp(min=0)
     mass = red.sum((1, 2)).clamp(min=1e-6)
     return (red * (torch.arange(SIZE) + 0.5)).sum((1, 2)) / mass
-
-
-def is_temporal(name):
-    return "temp" in name or "transformer_in" in name or "motion_modules" in name
 
 
 def main():
@@ -86,7 +82,7 @@ def main():
         ab = abar[t].view(-1, 1, 1, 1, 1)
         noisy = ab.sqrt() * clips + (1 - ab).sqrt() * noise
         # Lethe's noisy-end weight: 1/SNR where SNR < 1, capped; the clean clip's error then counts as in v-prediction.
-        weight = ((1 - ab) / ab).clamp(max=a.noisy_end_cap).clamp(min=1) if a.noisy_end_cap > 1 else torch.ones_like(ab)
+        weight = ((1 - ab) / ab).clamp(max=a.noisy_end_cap).clamp(min=1)  # all 1 when the cap is 1
         loss = ((unet(noisy, t, encoder_hidden_states=context).sample - noise).pow(2) * weight).mean()
         loss.backward()
         optimizer.step()

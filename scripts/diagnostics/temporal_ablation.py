@@ -22,7 +22,7 @@ import json
 import numpy as np
 import torch
 from PIL import Image, ImageSequence
-from video_model import VideoModel
+from video_model import VideoModel, is_temporal
 
 
 def load_clips(folder):
@@ -67,8 +67,7 @@ def main():
     rows = [("as is", errors(False)), ("reversed", errors(True))]
     state = model.unet.state_dict()
     for key in state:
-        temporal = any(name in key for name in ("temp_attentions", "transformer_in", "temp_convs", "motion_modules"))
-        if temporal and ("proj_out" in key or "conv4.3" in key):
+        if is_temporal(key) and ("proj_out" in key or "conv4.3" in key):
             state[key].zero_()
     model.unet.load_state_dict(state)
     rows.append(("no temporal", errors(False)))

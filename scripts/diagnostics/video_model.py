@@ -12,6 +12,14 @@ from diffusers import DDPMScheduler, UNet3DConditionModel, UNetMotionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 UNET_CLASSES = {"UNet3DConditionModel": UNet3DConditionModel, "UNetMotionModel": UNetMotionModel}
+# The parts of a video UNet that work across frames: UNet3D's temporal attention and convolutions
+# (transformer_in is the first temporal attention), AnimateDiff's motion modules.
+TEMPORAL_PARTS = ("temp_attentions", "transformer_in", "temp_convs", "motion_modules")
+
+
+def is_temporal(name):
+    """Whether a state-dict or parameter name belongs to a video UNet's temporal layers."""
+    return any(part in name for part in TEMPORAL_PARTS)
 
 
 class VideoModel:
