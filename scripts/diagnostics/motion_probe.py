@@ -17,6 +17,8 @@ Needs torch, diffusers and transformers (never a runtime dependency of Lethe).
 
   lethe world render --count 1500 --seed 901 --scale 1 --gif --out out/probe-gt
   python3 scripts/diagnostics/motion_probe.py --model models/video --clips out/probe-gt
+  python3 scripts/diagnostics/motion_probe.py --model out/pretrain/video-noisy-end-all --clips out/probe-gt \
+      --checkpoint out/pretrain/video-long.checkpoint.safetensors    # a run in progress
 """
 import argparse
 import json
@@ -65,6 +67,7 @@ def reference(folder):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="a diffusers folder with a UNet3DConditionModel or UNetMotionModel")
+    ap.add_argument("--checkpoint", help="a `lethe train` checkpoint of a run on --model's UNet: probe its EMA weights")
     ap.add_argument("--clips", required=True, help="a `lethe world render --scale 1 --gif` folder (the reference)")
     ap.add_argument("--timesteps", default="980,900,800,700")
     ap.add_argument("--draws", type=int, default=4, help="noise draws per object and direction")
@@ -72,7 +75,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     ref = reference(args.clips)
-    model = VideoModel(args.model)
+    model = VideoModel(args.model, args.checkpoint)
     generator = torch.Generator().manual_seed(args.seed)
     timesteps = [int(t) for t in args.timesteps.split(",")]
 

@@ -22,12 +22,36 @@ def is_temporal(name):
     return any(part in name for part in TEMPORAL_PARTS)
 
 
+def load_checkpoint(unet, path):
+    """Puts a `lethe train` checkpoint's UNet weights into `unet`: the EMA weights if the run keeps
+    them, else the raw ones. A run in progress can then be probed without waiting for its folder.
+    Raises when the checkpoint does not cover every weight the folder's UNet has."""
+    from safetensors.torch import load_file
+    tensors = load_file(path)
+    prefix = "ema.unet." if any(k.startswith("ema.unet.") for k in tensors) else "param.unet."
+    weights = {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
+    if not weights:
+        raise SystemExit(f"{path}: no UNet weights (expected keys 'ema.unet.*' or 'param.unet.*')")
+    own = unet.state_dict()
+    unknown = sorted(set(weights) - set(own))
+    if unknown:
+        raise SystemExit(f"{path}: '{unknown[0]}' is not a weight of this model's UNet (a checkpoint of another model?)")
+    missing = sorted(set(own) - set(weights))
+    if missing:
+        # A run that trains only the temporal layers checkpoints only those; the rest stay the folder's.
+        print(f"{path}: {len(weights)} of {len(own)} UNet weights from the checkpoint, the rest from the folder")
+    own.update(weights)
+    unet.load_state_dict(own)
+
+
 class VideoModel:
-    def __init__(self, folder):
+    def __init__(self, folder, checkpoint=None):
         self.tokenizer = CLIPTokenizer.from_pretrained(f"{folder}/tokenizer")
         self.encoder = CLIPTextModel.from_pretrained(f"{folder}/text_encoder").float()
         kind = json.load(open(f"{folder}/unet/config.json"))["_class_name"]
         self.unet = UNET_CLASSES[kind].from_pretrained(f"{folder}/unet").float().eval()
+        if checkpoint:
+            load_checkpoint(self.unet, checkpoint)
         self.scheduler = DDPMScheduler.from_pretrained(f"{folder}/scheduler")
         self.alpha = json.load(open(f"{folder}/scheduler/scheduler_config.json")).get("mixed_noise_alpha")
 
