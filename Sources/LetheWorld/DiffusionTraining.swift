@@ -20,7 +20,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
         "snr_gamma", "temporal_lr_scale", "timestep_range", "temporal_from", "video_unet", "motion_num_attention_heads",
-        "mixed_noise_alpha", "noisy_end_weight_cap",
+        "mixed_noise_alpha", "noisy_end_weight_cap", "motions",
         "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
@@ -88,6 +88,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// α/√(1+α²) of their noise, and record α in the saved scheduler config so sampling draws
     /// from the same prior. nil: independent frames (and a continued model's α is dropped).
     public var mixedNoiseAlpha: Float?
+    /// Video: training clips draw their motion from these names alone (e.g. the four directions,
+    /// for a stage that stresses the order of frames); nil: every motion of the world.
+    public var motions: [String]?
     public var textHiddenSize: Int?
     public var textLayers: Int?
     public var textHeads: Int?
@@ -109,7 +112,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case snrGamma = "snr_gamma", noisyEndWeightCap = "noisy_end_weight_cap", temporalLrScale = "temporal_lr_scale"
         case timestepRange = "timestep_range", temporalFrom = "temporal_from", textHiddenSize = "text_hidden_size"
         case videoUnet = "video_unet", motionNumAttentionHeads = "motion_num_attention_heads"
-        case mixedNoiseAlpha = "mixed_noise_alpha"
+        case mixedNoiseAlpha = "mixed_noise_alpha", motions
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
@@ -168,6 +171,13 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         if let a = mixedNoiseAlpha {
             guard isVideo else { throw bad("mixed_noise_alpha", "only a video recipe has frames to share noise") }
             guard MixedFrameNoise.accepts(alpha: Double(a)) else { throw bad("mixed_noise_alpha", "expected a number of 0 or more, found \(a)") }
+        }
+        if let m = motions {
+            guard isVideo else { throw bad("motions", "only a video recipe has motions") }
+            guard !m.isEmpty else { throw bad("motions", "expected a list of motions, found an empty one") }
+            if let unknown = m.first(where: { MotionKind(rawValue: $0) == nil }) {
+                throw bad("motions", "expected motions among \(MotionKind.allCases.map(\.rawValue).joined(separator: ", ")), found \(unknown)")
+            }
         }
         if let r = timestepRange {
             guard r.count == 2, r[0] >= 0, r[0] < r[1] else {
@@ -313,7 +323,9 @@ public final class DiffusionTraining {
             model = DiffusionModel(tokenizer: tokenizer, textEncoder: textEncoder,
                                    unet: try UNet2DConditionModel(config: unetConfig, rng: &rng), schedulerConfig: scheduler)
         }
-        dataset = .v1(seed: recipe.seed)
+        var dataset = WorldDataset.v1(seed: recipe.seed)
+        dataset.motions = recipe.motions?.compactMap(MotionKind.init)  // validate() checked the names
+        self.dataset = dataset
         schedule = try DDPMScheduler(config: model.schedulerConfig)
     }
 

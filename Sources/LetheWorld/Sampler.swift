@@ -68,6 +68,13 @@ public struct WorldSampler: Sendable {
         draw(mode, query: .any, rng: &rng)
     }
 
+    /// A random clip whose motion is drawn from `motions` alone (a training stage that stresses some
+    /// motions); everything else as in `sample(_:rng:)`.
+    public func sample(_ mode: WorldMode, motions: [MotionKind], rng: inout RandomGenerator) -> ClipSpec {
+        precondition(!motions.isEmpty, "a clip needs at least one motion to draw from")
+        return draw(mode, query: ClipQuery(motion: pick(motions, &rng)), rng: &rng)
+    }
+
     /// A random clip (or image) satisfying `query`; throws when no clip can (two objects of the
     /// same shape, or an object count other than 1 or 2).
     public func sample(_ mode: WorldMode, query: ClipQuery, rng: inout RandomGenerator) throws -> ClipSpec {

@@ -21,6 +21,8 @@ public struct WorldDataset: Sendable {
     public let sampler: WorldSampler
     public let renderer: Renderer
     public let writer: CaptionWriter
+    /// Clips draw their motion from these alone; nil: from every motion.
+    public var motions: [MotionKind]?
 
     /// A dataset whose captions avoid `excludedPrompts` (normalized prompts, see
     /// `PromptSetGenerator.exclusions`).
@@ -60,7 +62,8 @@ public struct WorldDataset: Sendable {
         var prompts: [PromptEntry] = []
         for _ in 0..<size {
             var item = rng.fork()
-            let spec = sampler.sample(mode, rng: &item)
+            let spec = mode == .clip && motions != nil
+                ? sampler.sample(mode, motions: motions!, rng: &item) : sampler.sample(mode, rng: &item)
             specs.append(spec)
             prompts.append(writer.caption(for: spec, rng: &item))
         }

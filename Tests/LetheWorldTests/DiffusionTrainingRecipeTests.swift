@@ -74,6 +74,21 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         XCTAssertEqual(NoiseSchedule.noisyEndWeight(alphaCumprod: 0.2, cap: 2), 2)
     }
 
+    func testMotionsMustBeKnownAndOnlyForVideo() throws {
+        XCTAssertEqual(try recipe("motions: [left, right]").motions, ["left", "right"])
+        XCTAssertNotEqual(try recipe("motions: [left]").fingerprint, try recipe("").fingerprint)
+        for bad in ["[left, sideways]", "[]"] {
+            XCTAssertThrowsError(try recipe("motions: \(bad)")) {
+                XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains("'motions'"), "\($0)")
+            }
+        }
+        var image = try recipe("")
+        image.kind = "image"
+        image.tokenizer = "t"
+        image.motions = ["left"]
+        XCTAssertThrowsError(try image.validate(file: "i.yaml")) { XCTAssertTrue("\($0)".contains("'motions'"), "\($0)") }
+    }
+
     func testNoisyEndWeightCapMustBeAtLeastOne() throws {
         XCTAssertNotEqual(try recipe("noisy_end_weight_cap: 10").fingerprint, try recipe("").fingerprint)
         for bad in ["0.5", "-1", ".inf"] {

@@ -315,6 +315,18 @@ final class PromptSetTests: XCTestCase {
 }
 
 final class WorldDatasetTests: XCTestCase {
+    /// A dataset told to stress some motions draws only those, and its captions name no other.
+    func testMotionsRestrictTheClipsDrawn() {
+        var dataset = WorldDataset(seed: 4, excludedPrompts: WorldFixtures.exclusions)
+        dataset.motions = [.left, .up]
+        let batch = dataset.batch(0, size: 16, mode: .clip)
+        let drawn = Set(batch.specs.flatMap { $0.objects.map(\.motion) })
+        XCTAssertEqual(drawn, [.left, .up])
+        XCTAssertTrue(batch.prompts.allSatisfy { $0.motion.map { [.left, .up].contains($0) } ?? true }, "\(batch.prompts.map(\.motion))")
+        // Images stand still whatever the clips stress.
+        XCTAssertEqual(Set(dataset.batch(0, size: 4, mode: .image).specs.flatMap { $0.objects.map(\.motion) }), [.still])
+    }
+
     func testBatchesAreDeterministicAndLabelled() {
         let dataset = WorldDataset(seed: 4, excludedPrompts: WorldFixtures.exclusions)
         let clips = dataset.batch(2, size: 3, mode: .clip)
