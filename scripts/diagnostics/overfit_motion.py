@@ -20,6 +20,7 @@ transformers (never a runtime dependency of Lethe).
   python3 scripts/diagnostics/overfit_motion.py --model models/video --t-min 300 --noisy-end-cap 100
 """
 import argparse
+import shutil
 import time
 
 import torch
@@ -60,6 +61,7 @@ def main():
     p.add_argument("--noisy-end-cap", type=float, default=1, help="noisy_end_weight_cap; 1 = plain ε-loss")
     p.add_argument("--samples", type=int, default=3, help="sampled pairs after training")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--save", help="also write the trained model here (a copy of --model with the new UNet), e.g. for motion_probe.py")
     a = p.parse_args()
 
     torch.manual_seed(0)
@@ -91,6 +93,9 @@ def main():
             print(f"step {step}/{a.steps}  loss {loss.item():.4f}  {time.time() - start:.0f} s", flush=True)
 
     unet.eval()
+    if a.save:
+        shutil.copytree(a.model, a.save, dirs_exist_ok=True)
+        unet.save_pretrained(f"{a.save}/unet")
     ddim = DDIMScheduler.from_config(model.scheduler.config)
     ddim.set_timesteps(25)
     generator = torch.Generator().manual_seed(123)
