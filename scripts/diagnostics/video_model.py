@@ -25,7 +25,7 @@ def is_temporal(name):
 def load_checkpoint(unet, path):
     """Puts a `lethe train` checkpoint's UNet weights into `unet`: the EMA weights if the run keeps
     them, else the raw ones. A run in progress can then be probed without waiting for its folder.
-    Raises when the checkpoint does not cover every weight the folder's UNet has."""
+    Refuses a weight the UNet does not have; weights the checkpoint lacks stay the folder's."""
     from safetensors.torch import load_file
     tensors = load_file(path)
     prefix = "ema.unet." if any(k.startswith("ema.unet.") for k in tensors) else "param.unet."
