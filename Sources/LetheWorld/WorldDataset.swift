@@ -62,8 +62,12 @@ public struct WorldDataset: Sendable {
         var prompts: [PromptEntry] = []
         for _ in 0..<size {
             var item = rng.fork()
-            let spec = mode == .clip && motions != nil
-                ? sampler.sample(mode, motions: motions!, rng: &item) : sampler.sample(mode, rng: &item)
+            let spec: ClipSpec
+            if mode == .clip, let motions {
+                spec = sampler.sample(mode, motions: motions, rng: &item)
+            } else {
+                spec = sampler.sample(mode, rng: &item)
+            }
             specs.append(spec)
             prompts.append(writer.caption(for: spec, rng: &item))
         }

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageSequence
 from diffusers import DDIMScheduler
+from redness import centroids
 from video_model import VideoModel
 
 DIRECTIONS = {"left": (0, -1), "right": (0, 1), "up": (1, -1), "down": (1, 1)}  # (axis: 0 = x, 1 = y; sign)
@@ -38,15 +39,6 @@ OBJECTS = ["circle", "square", "triangle", "diamond"]
 
 
 MIN_TRAVEL = 4.0  # px the caption's way for a clip to count as moving that way
-
-
-def centroids(clips):
-    """clips: [N, 3, F, H, W] in [-1, 1]. Per clip and frame, the redness centroid: [N, F, 2] as (x, y)."""
-    red = (clips[:, 0] - 0.5 * (clips[:, 1] + clips[:, 2])).clamp(min=0)  # [N, F, H, W]
-    h, w = red.shape[-2:]
-    ys, xs = torch.meshgrid(torch.arange(float(h)), torch.arange(float(w)), indexing="ij")
-    mass = red.sum((2, 3)).clamp(min=1e-8)
-    return torch.stack([(red * xs).sum((2, 3)) / mass, (red * ys).sum((2, 3)) / mass], -1)
 
 
 def travel(clips, direction):

@@ -25,6 +25,7 @@ import time
 
 import torch
 from diffusers import DDIMScheduler
+from redness import centroids
 from video_model import VideoModel, is_temporal
 
 CAPTIONS = ["a red circle moving right", "a red circle moving left"]
@@ -42,13 +43,6 @@ def disc_clip(x_first, x_last, y=16.0, radius=5.5):
         cover = (radius - ((xs - cx) ** 2 + (ys - y) ** 2).sqrt() + 0.5).clamp(0, 1)  # antialiased edge
         frames.append(ground * (1 - cover) + red * cover)
     return torch.stack(frames, 1) * 2 - 1
-
-
-def centroid_x(clip):
-    """Per frame, the x of the redness centroid (R - (G + B)/2, clipped at 0) of a [3, F, H, W] clip."""
-    red = (clip[0] - (clip[1] + clip[2]) / 2).clamp(min=0)
-    mass = red.sum((1, 2)).clamp(min=1e-6)
-    return (red * (torch.arange(SIZE) + 0.5)).sum((1, 2)) / mass
 
 
 def main():
@@ -106,7 +100,7 @@ def main():
             for t in ddim.timesteps:
                 x = ddim.step(unet(x, t.expand(2), encoder_hidden_states=context).sample, t, x).prev_sample
         for caption, clip in zip(CAPTIONS, x):
-            print(f"{caption:28s}", " ".join(f"{float(c):5.1f}" for c in centroid_x(clip)))
+            print(f"{caption:28s}", " ".join(f"{float(c):5.1f}" for c in centroids(clip[None])[0, :, 0]))
 
 
 if __name__ == "__main__":
