@@ -130,11 +130,17 @@ public enum NoiseSchedule {
         return timesteps
     }
 
-    /// min(SNR, γ)/SNR, the min-SNR-γ loss weight for ε-prediction (Hang et al. 2023), SNR =
-    /// ᾱ/(1 − ᾱ): diffusers' compute_snr and the weighting its training scripts apply.
-    public static func minSNRWeight(alphaCumprod abar: Float, gamma: Float) -> Float {
+    /// The min-SNR-γ loss weight (Hang et al. 2023), SNR = ᾱ/(1 − ᾱ), as diffusers' training
+    /// scripts apply it: min(SNR, γ)/SNR for an ε-loss, min(SNR, γ)/(SNR + 1) for a v-loss (whose
+    /// error already counts (SNR + 1) times the clean sample's); either way the clean sample's error
+    /// gets weight min(SNR, γ).
+    public static func minSNRWeight(alphaCumprod abar: Float, gamma: Float, prediction: PredictionType = .epsilon) -> Float {
         let snr = abar / max(1 - abar, 1e-12)
-        return min(snr, gamma) / max(snr, 1e-12)
+        switch prediction {
+        case .epsilon: return min(snr, gamma) / max(snr, 1e-12)
+        case .vPrediction: return min(snr, gamma) / (snr + 1)
+        case .sample: return min(snr, gamma)
+        }
     }
 
     /// max(1, 1/SNR) capped at `cap`: below SNR 1 the ε-loss is scaled up so that the error it

@@ -1,7 +1,8 @@
 // Pretraining the world's own diffusion models (configs/train/image*.yaml, video*.yaml).
 //
 // The image model's UNet learns to draw in pixel space on a text encoder pretrained from captions
-// alone (`text_encoder_from`, frozen with `train_parameters: unet`), with the ε-prediction loss;
+// alone (`text_encoder_from`, frozen with `train_parameters: unet`), with the ε-prediction loss
+// (or v-prediction's, `prediction_type`);
 // a share of captions is dropped to "" so classifier-free guidance works. The video model starts
 // from an image model: its UNet3D is inflated from the image UNet, or (`video_unet: motion`)
 // AnimateDiff's motion modules are added to it (temporal layers start as the identity, or come
@@ -20,7 +21,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
         "snr_gamma", "temporal_lr_scale", "timestep_range", "temporal_from", "video_unet", "motion_num_attention_heads",
-        "mixed_noise_alpha", "noisy_end_weight_cap", "motions",
+        "mixed_noise_alpha", "noisy_end_weight_cap", "motions", "prediction_type", "timestep_spacing",
         "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
@@ -91,6 +92,16 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// Video: training clips draw their motion from these names alone (e.g. the four directions,
     /// for a stage that stresses the order of frames); nil: every motion of the world.
     public var motions: [String]?
+    /// What the UNet learns to predict: "epsilon" or "v_prediction" (v = √ᾱ ε − √(1−ᾱ) x₀,
+    /// Salimans & Ho 2022). At the noisy end an ε-model's clean-sample estimate divides its
+    /// error by √ᾱ, so the caption's layout (and a clip's motion) cannot show in the first
+    /// sampling steps; a v-model's estimate there is its output. Saved as the scheduler's
+    /// `prediction_type`. nil: the start model's (ε for a fresh model).
+    public var predictionType: String?
+    /// How sampling spreads its steps (`timestep_spacing` of the saved scheduler config):
+    /// "trailing" starts at t = 999, where the squared-cosine schedule's SNR is ~0, so the first
+    /// step meets the pure noise it is given (Lin et al. 2024). nil: the start model's.
+    public var timestepSpacing: String?
     public var textHiddenSize: Int?
     public var textLayers: Int?
     public var textHeads: Int?
@@ -113,6 +124,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case timestepRange = "timestep_range", temporalFrom = "temporal_from", textHiddenSize = "text_hidden_size"
         case videoUnet = "video_unet", motionNumAttentionHeads = "motion_num_attention_heads"
         case mixedNoiseAlpha = "mixed_noise_alpha", motions
+        case predictionType = "prediction_type", timestepSpacing = "timestep_spacing"
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
@@ -188,6 +200,17 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         if let c = noisyEndWeightCap, !(c >= 1 && c.isFinite) {
             throw bad("noisy_end_weight_cap", "expected a number of 1 or more, found \(c)")
         }
+        if let p = predictionType {
+            guard p == PredictionType.epsilon.rawValue || p == PredictionType.vPrediction.rawValue else {
+                throw bad("prediction_type", "expected epsilon or v_prediction, found \(p)")
+            }
+            if p == PredictionType.vPrediction.rawValue && noisyEndWeightCap != nil {
+                throw bad("noisy_end_weight_cap", "a v_prediction loss already counts the clean sample's error at the noisy end; leave the key out")
+            }
+        }
+        if let s = timestepSpacing, TimestepSpacing(rawValue: s) == nil {
+            throw bad("timestep_spacing", "expected one of \(TimestepSpacing.allCases.map(\.rawValue).joined(separator: ", ")), found \(s)")
+        }
         if let s = betaSchedule, BetaSchedule(rawValue: s) == nil {
             throw bad("beta_schedule", "expected one of \(BetaSchedule.allCases.map(\.rawValue).joined(separator: ", ")), found \(s)")
         }
@@ -198,14 +221,22 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         WarmupCosineSchedule(peak: lr, final: finalLr, warmupSteps: warmupSteps, totalSteps: steps)(i)
     }
 
+    /// The start model's scheduler config with the recipe's prediction type and sampling spacing.
+    func sampling(_ start: SchedulerConfig) -> SchedulerConfig {
+        var config = start
+        if let p = predictionType { config.predictionType = PredictionType(rawValue: p)! }  // validate() checked it
+        if let s = timestepSpacing { config.timestepSpacing = TimestepSpacing(rawValue: s)! }
+        return config
+    }
+
     /// Whether any timestep weighting is asked for; without it the loss is the plain mean.
     public var weightsLoss: Bool { snrGamma != nil || noisyEndWeightCap != nil }
 
-    /// The weight of one sample's ε-loss at ᾱ_t: min-SNR-γ times the noisy-end factor, each when
-    /// asked for (1 when neither is).
-    public func lossWeight(alphaCumprod abar: Float) -> Float {
+    /// The weight of one sample's loss at ᾱ_t for a model predicting `prediction`: min-SNR-γ
+    /// times the noisy-end factor, each when asked for (1 when neither is).
+    public func lossWeight(alphaCumprod abar: Float, prediction: PredictionType = .epsilon) -> Float {
         var w: Float = 1
-        if let gamma = snrGamma { w *= NoiseSchedule.minSNRWeight(alphaCumprod: abar, gamma: gamma) }
+        if let gamma = snrGamma { w *= NoiseSchedule.minSNRWeight(alphaCumprod: abar, gamma: gamma, prediction: prediction) }
         if let cap = noisyEndWeightCap { w *= NoiseSchedule.noisyEndWeight(alphaCumprod: abar, cap: cap) }
         return w
     }
@@ -285,7 +316,7 @@ public final class DiffusionTraining {
                 try unet.load(stateDict: weights, source: resolve(from).path)
             }
             start.textEncoder.setTrainable(false)
-            var scheduler = start.schedulerConfig
+            var scheduler = recipe.sampling(start.schedulerConfig)
             scheduler.mixedFrameNoise = recipe.mixedNoiseAlpha.map(MixedFrameNoise.init(alpha:))
             model = DiffusionModel(tokenizer: start.tokenizer, textEncoder: start.textEncoder, unet: unet,
                                    schedulerConfig: scheduler)
@@ -300,7 +331,7 @@ public final class DiffusionTraining {
             let unet = try UNet2DConditionModel(config: unetConfig, rng: &rng)
             try unet.load(stateDict: imageUNet.stateDict(), source: start)
             model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
-                                   schedulerConfig: image.schedulerConfig)
+                                   schedulerConfig: recipe.sampling(image.schedulerConfig))
         } else {
             let tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel
             if let from = recipe.textEncoderFrom {
@@ -321,12 +352,16 @@ public final class DiffusionTraining {
             var scheduler = SchedulerConfig()
             scheduler.betaSchedule = BetaSchedule(rawValue: recipe.betaSchedule ?? "squaredcos_cap_v2")!
             model = DiffusionModel(tokenizer: tokenizer, textEncoder: textEncoder,
-                                   unet: try UNet2DConditionModel(config: unetConfig, rng: &rng), schedulerConfig: scheduler)
+                                   unet: try UNet2DConditionModel(config: unetConfig, rng: &rng),
+                                   schedulerConfig: recipe.sampling(scheduler))
         }
         var dataset = WorldDataset.v1(seed: recipe.seed)
         dataset.motions = recipe.motions?.compactMap(MotionKind.init)  // validate() checked the names
         self.dataset = dataset
         schedule = try DDPMScheduler(config: model.schedulerConfig)
+        if let start = recipe.initFrom, recipe.noisyEndWeightCap != nil, model.schedulerConfig.predictionType != .epsilon {
+            throw ModelFolderError(start, "noisy_end_weight_cap weights an ε-loss, and this model predicts \(model.schedulerConfig.predictionType.rawValue); leave the key out")
+        }
     }
 
     /// The tensors the optimizer moves, with state-dict keys prefixed by component.
@@ -398,7 +433,7 @@ public final class DiffusionTraining {
         try writeAtomically(to: url) { try data.write(to: $0) }
     }
 
-    /// The ε-prediction loss of training batch `step`.
+    /// The denoising loss of training batch `step`: the error of the predicted ε (or v).
     public func loss(step: Int, rng: inout RandomGenerator) throws -> Tensor {
         let batch = dataset.batch(step, size: recipe.batchSize, mode: recipe.isVideo ? .clip : .image)
         let captions = batch.captions.map { rng.nextFloat() < recipe.captionDropout ? "" : $0 }
@@ -422,10 +457,17 @@ public final class DiffusionTraining {
             let base = b * perSample
             for j in base..<(base + perSample) { noisy.pointer[j] = a * x0.pointer[j] + s * noise.pointer[j] }
         }
+        let kind = model.schedulerConfig.predictionType
+        let target: Tensor
+        switch kind {
+        case .epsilon: target = noise
+        case .vPrediction: target = schedule.getVelocity(sample: x0, noise: noise, timesteps: timesteps)
+        case .sample: target = x0
+        }
         let prediction = model.unet.predict(sample: noisy, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)
-        guard recipe.weightsLoss else { return prediction.mseLoss(noise) }
-        return prediction.weightedMSELoss(noise, sampleWeights: timesteps.map {
-            recipe.lossWeight(alphaCumprod: schedule.alphasCumprod[$0])
+        guard recipe.weightsLoss else { return prediction.mseLoss(target) }
+        return prediction.weightedMSELoss(target, sampleWeights: timesteps.map {
+            recipe.lossWeight(alphaCumprod: schedule.alphasCumprod[$0], prediction: kind)
         })
     }
 }

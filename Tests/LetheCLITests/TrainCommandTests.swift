@@ -304,6 +304,22 @@ final class TrainCommandTests: XCTestCase {
             let gap = zip(tensor.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
             XCTAssertLessThan(gap, 1e-3, "\(key) comes from \(UNet3DConditionModel.isTemporalKey(key) ? "temporal_from" : "init_from")")
         }
+        // A v-prediction stage: saved so that sampling reads its output as v and starts at t = 999;
+        // an ε-loss weighting on top of it is refused, naming the model.
+        let vModel = dir.appendingPathComponent("video-v")
+        let vRecipe = try recipe("vv.yaml", "kind: video\ninit_from: \(video.path)\nprediction_type: v_prediction\ntimestep_spacing: trailing\nsnr_gamma: 5")
+        run = try LetheProcess.run(["train", "video", "--config", vRecipe.path, "--out", vModel.path, "--dtype", "float16"], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let vScheduler = try SchedulerConfig(contentsOf: vModel.appendingPathComponent("scheduler"))
+        XCTAssertEqual(vScheduler.predictionType, .vPrediction)
+        XCTAssertEqual(vScheduler.timestepSpacing, .trailing)
+        XCTAssertTrue(try losses(vModel).allSatisfy { $0.isFinite && $0 > 0 })
+        let capOnV = try recipe("capv.yaml", "kind: video\ninit_from: \(vModel.path)\nnoisy_end_weight_cap: 10")
+        run = try LetheProcess.run(["train", "video", "--config", capOnV.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.stderr.contains("video-v") && run.stderr.contains("noisy_end_weight_cap"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("no").path))
+
         let notVideo = try recipe("nv.yaml", "kind: video\ninit_from: \(stage3.path)\ntemporal_from: \(stage3.path)")
         run = try LetheProcess.run(["train", "video", "--config", notVideo.path, "--out", dir.appendingPathComponent("no").path], timeout: 60)
         XCTAssertEqual(run.status, 1)

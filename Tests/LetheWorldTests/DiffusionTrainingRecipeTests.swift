@@ -97,4 +97,33 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
             }
         }
     }
+
+    /// A v-loss's error is (SNR + 1) times the clean sample's, so min-SNR divides by SNR + 1:
+    /// in clean-sample terms both parametrisations then weigh min(SNR, γ).
+    func testMinSNRWeightOfAVLossCountsTheCleanSampleAsForEpsilon() throws {
+        let r = try recipe("snr_gamma: 5\nprediction_type: v_prediction")
+        for abar: Float in [0.999, 0.9, 0.5, 0.1, 0.001] {
+            let snr = abar / (1 - abar)
+            XCTAssertEqual(r.lossWeight(alphaCumprod: abar, prediction: .vPrediction) * (snr + 1), min(snr, 5), accuracy: 1e-3 * max(1, snr))
+            XCTAssertEqual(r.lossWeight(alphaCumprod: abar, prediction: .epsilon) * snr, min(snr, 5), accuracy: 1e-3 * max(1, snr))
+        }
+        XCTAssertEqual(try recipe("").lossWeight(alphaCumprod: 0.1, prediction: .vPrediction), 1)
+    }
+
+    func testPredictionTypeAndSpacingAreCheckedAndSaved() throws {
+        let v = try recipe("prediction_type: v_prediction\ntimestep_spacing: trailing")
+        XCTAssertNotEqual(v.fingerprint, try recipe("").fingerprint)
+        let saved = v.sampling(SchedulerConfig())
+        XCTAssertEqual(saved.predictionType, .vPrediction)
+        XCTAssertEqual(saved.timestepSpacing, .trailing)
+        let kept = try recipe("").sampling(SchedulerConfig(predictionType: .vPrediction))
+        XCTAssertEqual(kept.predictionType, .vPrediction, "without the key a continued model keeps its own")
+        for (yaml, key) in [("prediction_type: sample", "prediction_type"), ("prediction_type: x0", "prediction_type"),
+                            ("timestep_spacing: middle", "timestep_spacing"),
+                            ("prediction_type: v_prediction\nnoisy_end_weight_cap: 10", "noisy_end_weight_cap")] {
+            XCTAssertThrowsError(try recipe(yaml), yaml) {
+                XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains("'\(key)'"), "\($0)")
+            }
+        }
+    }
 }

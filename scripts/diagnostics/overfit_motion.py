@@ -53,6 +53,8 @@ def main():
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--t-min", type=int, default=0, help="timesteps are drawn from [t-min, 1000)")
     p.add_argument("--noisy-end-cap", type=float, default=1, help="noisy_end_weight_cap; 1 = plain ε-loss")
+    p.add_argument("--prediction", choices=["epsilon", "v_prediction"], default="epsilon",
+                   help="what the UNet learns to predict; v_prediction also samples with trailing timesteps, from t = 999")
     p.add_argument("--samples", type=int, default=3, help="sampled pairs after training")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--save", help="also write the trained model here (a copy of --model with the new UNet), e.g. for motion_probe.py")
@@ -79,7 +81,8 @@ def main():
         noisy = ab.sqrt() * clips + (1 - ab).sqrt() * noise
         # Lethe's noisy-end weight: 1/SNR where SNR < 1, capped; the clean clip's error then counts as in v-prediction.
         weight = ((1 - ab) / ab).clamp(max=a.noisy_end_cap).clamp(min=1)  # all 1 when the cap is 1
-        loss = ((unet(noisy, t, encoder_hidden_states=context).sample - noise).pow(2) * weight).mean()
+        target = noise if a.prediction == "epsilon" else ab.sqrt() * noise - (1 - ab).sqrt() * clips
+        loss = ((unet(noisy, t, encoder_hidden_states=context).sample - target).pow(2) * weight).mean()
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -87,10 +90,15 @@ def main():
             print(f"step {step}/{a.steps}  loss {loss.item():.4f}  {time.time() - start:.0f} s", flush=True)
 
     unet.eval()
+    config = dict(model.scheduler.config)
+    if a.prediction == "v_prediction":
+        config.update(prediction_type="v_prediction", timestep_spacing="trailing")
     if a.save:
         shutil.copytree(a.model, a.save, dirs_exist_ok=True)
         unet.save_pretrained(f"{a.save}/unet")
-    ddim = DDIMScheduler.from_config(model.scheduler.config)
+        if a.prediction == "v_prediction":
+            DDIMScheduler.from_config(config).save_pretrained(f"{a.save}/scheduler")
+    ddim = DDIMScheduler.from_config(config)
     ddim.set_timesteps(25)
     generator = torch.Generator().manual_seed(123)
     print("red centroid x per frame (the right-moving clip runs 8 -> 24, the left-moving one 24 -> 8)")

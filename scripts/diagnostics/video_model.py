@@ -77,8 +77,16 @@ class VideoModel:
         return noise
 
     def predict_noise(self, sample, timestep, context):
+        """The model's ε, converted from v for a v-prediction model (ε = sqrt(abar) v + sqrt(1 - abar) x_t)."""
         with torch.no_grad():
-            return self.unet(sample, torch.full((sample.shape[0],), timestep), encoder_hidden_states=context).sample
+            out = self.unet(sample, torch.full((sample.shape[0],), timestep), encoder_hidden_states=context).sample
+        kind = self.scheduler.config.prediction_type
+        if kind == "epsilon":
+            return out
+        if kind != "v_prediction":
+            raise SystemExit(f"prediction_type {kind} is not supported here")
+        abar = self.scheduler.alphas_cumprod[timestep]
+        return abar.sqrt() * out + (1 - abar).sqrt() * sample
 
     def predict_clean(self, sample, timestep, captions):
         """x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar) for one caption per clip of `sample`."""
