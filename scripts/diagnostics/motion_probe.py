@@ -30,7 +30,6 @@ import json
 import numpy as np
 import torch
 from PIL import Image, ImageSequence
-from diffusers import DDIMScheduler
 from redness import centroids
 from video_model import VideoModel
 
@@ -72,21 +71,6 @@ def reference(folder):
     return out
 
 
-def sample(model, captions, generator, steps, guidance):
-    """DDIM from the model's noise prior with classifier-free guidance, as `lethe eval` samples."""
-    ddim = DDIMScheduler.from_config(model.scheduler.config)
-    ddim.set_timesteps(steps)
-    n = len(captions)
-    x = model.noise((n, 3, 8, 32, 32), generator)
-    context = torch.cat([model.context([""] * n, 8), model.context(captions, 8)])
-    for t in ddim.timesteps:
-        with torch.no_grad():
-            eps = model.unet(torch.cat([x, x]), t.expand(2 * n), encoder_hidden_states=context).sample
-        uncond, cond = eps.chunk(2)
-        x = ddim.step(uncond + guidance * (cond - uncond), t, x).prev_sample
-    return x.clamp(-1, 1)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="a diffusers folder with a UNet3DConditionModel or UNetMotionModel")
@@ -114,7 +98,7 @@ def main():
     cells = []
     for d in DIRECTIONS:
         captions = [f"a red {o} moving {d}" for o in OBJECTS for _ in range(args.draws)]
-        cells.append(summary(travel(sample(model, captions, generator, args.steps, args.guidance), d)))
+        cells.append(summary(travel(model.sample(captions, generator, args.steps, args.guidance).clamp(-1, 1), d)))
     print("| model | " + " | ".join(cells) + " |", flush=True)
 
     print(f"\nrms difference of the predicted clean clips, same noise ({args.draws} draws)")

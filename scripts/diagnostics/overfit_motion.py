@@ -98,15 +98,10 @@ def main():
         unet.save_pretrained(f"{a.save}/unet")
         if a.prediction == "v_prediction":
             DDIMScheduler.from_config(config).save_pretrained(f"{a.save}/scheduler")
-    ddim = DDIMScheduler.from_config(config)
-    ddim.set_timesteps(25)
     generator = torch.Generator().manual_seed(123)
     print("red centroid x per frame (the right-moving clip runs 8 -> 24, the left-moving one 24 -> 8)")
     for _ in range(a.samples):
-        x = torch.randn((2, 3, FRAMES, SIZE, SIZE), generator=generator)
-        with torch.no_grad():
-            for t in ddim.timesteps:
-                x = ddim.step(unet(x, t.expand(2), encoder_hidden_states=context).sample, t, x).prev_sample
+        x = model.sample(CAPTIONS, generator, scheduler_config=config)
         for caption, clip in zip(CAPTIONS, x):
             print(f"{caption:28s}", " ".join(f"{float(c):5.1f}" for c in centroids(clip[None])[0, :, 0]))
 

@@ -8,7 +8,7 @@ always fed that prior.
 import json
 
 import torch
-from diffusers import DDPMScheduler, UNet3DConditionModel, UNetMotionModel
+from diffusers import DDIMScheduler, DDPMScheduler, UNet3DConditionModel, UNetMotionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 UNET_CLASSES = {"UNet3DConditionModel": UNet3DConditionModel, "UNetMotionModel": UNetMotionModel}
@@ -87,6 +87,26 @@ class VideoModel:
             raise SystemExit(f"prediction_type {kind} is not supported here")
         abar = self.scheduler.alphas_cumprod[timestep]
         return abar.sqrt() * out + (1 - abar).sqrt() * sample
+
+    def sample(self, captions, generator, steps=25, guidance=None, scheduler_config=None):
+        """Clips for `captions` by DDIM (η = 0) from the model's noise prior, as `lethe eval` samples:
+        with classifier-free guidance at `guidance`, or the conditional prediction alone when None.
+        `scheduler_config` replaces the model's own (e.g. to sample a UNet trained in place as v)."""
+        ddim = DDIMScheduler.from_config(scheduler_config or self.scheduler.config)
+        ddim.set_timesteps(steps)
+        n = len(captions)
+        x = self.noise((n, 3, 8, 32, 32), generator)
+        cond = self.context(captions, 8)
+        context = cond if guidance is None else torch.cat([self.context([""] * n, 8), cond])
+        for t in ddim.timesteps:
+            with torch.no_grad():
+                if guidance is None:
+                    out = self.unet(x, t.expand(n), encoder_hidden_states=context).sample
+                else:
+                    uncond, c = self.unet(torch.cat([x, x]), t.expand(2 * n), encoder_hidden_states=context).sample.chunk(2)
+                    out = uncond + guidance * (c - uncond)
+            x = ddim.step(out, t, x).prev_sample
+        return x
 
     def predict_clean(self, sample, timestep, captions):
         """x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar) for one caption per clip of `sample`."""
