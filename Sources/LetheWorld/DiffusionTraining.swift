@@ -21,8 +21,8 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
         "snr_gamma", "temporal_lr_scale", "timestep_range", "temporal_from", "video_unet", "motion_num_attention_heads",
-        "mixed_noise_alpha", "noisy_end_weight_cap", "motions", "prediction_type", "timestep_spacing",
-        "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
+        "mixed_noise_alpha", "noisy_end_weight_cap", "motions", "two_object_probability", "prediction_type",
+        "timestep_spacing", "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
     ]
 
@@ -92,6 +92,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// Video: training clips draw their motion from these names alone (e.g. the four directions,
     /// for a stage that stresses the order of frames); nil: every motion of the world.
     public var motions: [String]?
+    /// Share of training images (or clips) with two objects; nil: the world's (0.3). Small
+    /// models draw one object of two more often than a wrong one, so a stage can show them more.
+    public var twoObjectProbability: Float?
     /// What the UNet learns to predict: "epsilon" or "v_prediction" (v = √ᾱ ε − √(1−ᾱ) x₀,
     /// Salimans & Ho 2022). At the noisy end an ε-model's clean-sample estimate divides its
     /// error by √ᾱ, so the caption's layout (and a clip's motion) cannot show in the first
@@ -123,7 +126,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case snrGamma = "snr_gamma", noisyEndWeightCap = "noisy_end_weight_cap", temporalLrScale = "temporal_lr_scale"
         case timestepRange = "timestep_range", temporalFrom = "temporal_from", textHiddenSize = "text_hidden_size"
         case videoUnet = "video_unet", motionNumAttentionHeads = "motion_num_attention_heads"
-        case mixedNoiseAlpha = "mixed_noise_alpha", motions
+        case mixedNoiseAlpha = "mixed_noise_alpha", motions, twoObjectProbability = "two_object_probability"
         case predictionType = "prediction_type", timestepSpacing = "timestep_spacing"
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
@@ -190,6 +193,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
             if let unknown = m.first(where: { MotionKind(rawValue: $0) == nil }) {
                 throw bad("motions", "expected motions among \(MotionKind.allCases.map(\.rawValue).joined(separator: ", ")), found \(unknown)")
             }
+        }
+        if let p = twoObjectProbability, !(0...1).contains(p) {
+            throw bad("two_object_probability", "expected a probability in [0, 1], found \(p)")
         }
         if let r = timestepRange {
             guard r.count == 2, r[0] >= 0, r[0] < r[1] else {
@@ -355,7 +361,9 @@ public final class DiffusionTraining {
                                    unet: try UNet2DConditionModel(config: unetConfig, rng: &rng),
                                    schedulerConfig: recipe.sampling(scheduler))
         }
-        var dataset = WorldDataset.v1(seed: recipe.seed)
+        var world = WorldConfig.v1
+        if let p = recipe.twoObjectProbability { world.twoObjectProbability = p }
+        var dataset = WorldDataset.v1(seed: recipe.seed, config: world)
         dataset.motions = recipe.motions?.compactMap(MotionKind.init)  // validate() checked the names
         self.dataset = dataset
         schedule = try DDPMScheduler(config: model.schedulerConfig)

@@ -89,6 +89,49 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         XCTAssertThrowsError(try image.validate(file: "i.yaml")) { XCTAssertTrue("\($0)".contains("'motions'"), "\($0)") }
     }
 
+    func testTwoObjectProbabilityIsAProbabilityAndReachesTheTrainingImages() throws {
+        XCTAssertEqual(try recipe("two_object_probability: 0.6").twoObjectProbability, 0.6)
+        for bad in ["1.5", "-0.1"] {
+            XCTAssertThrowsError(try recipe("two_object_probability: \(bad)")) {
+                XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains("two_object_probability"), "\($0)")
+            }
+        }
+        // A fresh tiny image model, so no model folder is needed: the share of two-object images in
+        // its training batches follows the key (0.3 in the world without it).
+        func twoObjectShare(_ key: String) throws -> Double {
+            let yaml = """
+            kind: image
+            tokenizer: configs/world/tokenizer
+            text_hidden_size: 16
+            text_layers: 1
+            text_heads: 2
+            block_out_channels: [8, 8, 8]
+            attention_head_dim: 4
+            norm_num_groups: 4
+            steps: 1
+            batch_size: 1
+            lr: 0.001
+            final_lr: 0.001
+            warmup_steps: 0
+            weight_decay: 0.0
+            ema_decay: 0.0
+            max_grad_norm: 1.0
+            caption_dropout: 0.0
+            seed: 5
+            checkpoint_every: 1
+            \(key)
+            """
+            let r = try RecipeLoader.decode(DiffusionTrainingRecipe.self, yaml: yaml, file: "i.yaml")
+            try r.validate(file: "i.yaml")
+            let training = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
+            let specs = (0..<4).flatMap { training.dataset.batch($0, size: 50, mode: .image).specs }
+            return Double(specs.filter { $0.objects.count == 2 }.count) / Double(specs.count)
+        }
+        XCTAssertEqual(try twoObjectShare(""), 0.3, accuracy: 0.08)
+        XCTAssertEqual(try twoObjectShare("two_object_probability: 0.9"), 0.9, accuracy: 0.06)
+        XCTAssertEqual(try twoObjectShare("two_object_probability: 0"), 0)
+    }
+
     func testNoisyEndWeightCapMustBeAtLeastOne() throws {
         XCTAssertNotEqual(try recipe("noisy_end_weight_cap: 10").fingerprint, try recipe("").fingerprint)
         for bad in ["0.5", "-1", ".inf"] {
