@@ -3,10 +3,10 @@ import XCTest
 @testable import LetheWorld
 
 final class DiffusionTrainingRecipeTests: XCTestCase {
-    func recipe(_ extra: String) throws -> DiffusionTrainingRecipe {
+    /// A recipe of `head` (what it is and starts from), a one-step-scale training schedule, `extra`.
+    func recipe(_ extra: String, head: String = "kind: video\ninit_from: models/image", file: String = "v.yaml") throws -> DiffusionTrainingRecipe {
         let yaml = """
-        kind: video
-        init_from: models/image
+        \(head)
         steps: 10
         batch_size: 1
         lr: 0.001
@@ -20,8 +20,8 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         checkpoint_every: 5
         \(extra)
         """
-        let r = try RecipeLoader.decode(DiffusionTrainingRecipe.self, yaml: yaml, file: "v.yaml")
-        try r.validate(file: "v.yaml")
+        let r = try RecipeLoader.decode(DiffusionTrainingRecipe.self, yaml: yaml, file: file)
+        try r.validate(file: file)
         return r
     }
 
@@ -99,7 +99,7 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         // A fresh tiny image model, so no model folder is needed: the share of two-object images in
         // its training batches follows the key (0.3 in the world without it).
         func twoObjectShare(_ key: String) throws -> Double {
-            let yaml = """
+            let head = """
             kind: image
             tokenizer: configs/world/tokenizer
             text_hidden_size: 16
@@ -108,21 +108,8 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
             block_out_channels: [8, 8, 8]
             attention_head_dim: 4
             norm_num_groups: 4
-            steps: 1
-            batch_size: 1
-            lr: 0.001
-            final_lr: 0.001
-            warmup_steps: 0
-            weight_decay: 0.0
-            ema_decay: 0.0
-            max_grad_norm: 1.0
-            caption_dropout: 0.0
-            seed: 5
-            checkpoint_every: 1
-            \(key)
             """
-            let r = try RecipeLoader.decode(DiffusionTrainingRecipe.self, yaml: yaml, file: "i.yaml")
-            try r.validate(file: "i.yaml")
+            let r = try recipe(key, head: head, file: "i.yaml")
             let training = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
             let specs = (0..<4).flatMap { training.dataset.batch($0, size: 50, mode: .image).specs }
             return Double(specs.filter { $0.objects.count == 2 }.count) / Double(specs.count)
