@@ -13,16 +13,24 @@ public struct ModelEvaluation: Codable, Equatable, Sendable {
         /// Accuracy on prompts that name the concept by its keyword / by a synonym or description.
         public var keywordAccuracy: Double?
         public var paraphraseAccuracy: Double?
+        /// Accuracy on prompts that name one object / two objects (each named concept checked on
+        /// its own); absent in reports written before the split.
+        public var oneObjectAccuracy: Double?
+        public var twoObjectAccuracy: Double?
 
-        public init(accuracy: Double, perConcept: [String: Double], keywordAccuracy: Double? = nil, paraphraseAccuracy: Double? = nil) {
+        public init(accuracy: Double, perConcept: [String: Double], keywordAccuracy: Double? = nil, paraphraseAccuracy: Double? = nil,
+                    oneObjectAccuracy: Double? = nil, twoObjectAccuracy: Double? = nil) {
             self.accuracy = accuracy
             self.perConcept = perConcept
             self.keywordAccuracy = keywordAccuracy
             self.paraphraseAccuracy = paraphraseAccuracy
+            self.oneObjectAccuracy = oneObjectAccuracy
+            self.twoObjectAccuracy = twoObjectAccuracy
         }
 
         enum CodingKeys: String, CodingKey {
             case accuracy, perConcept = "per_concept", keywordAccuracy = "keyword_accuracy", paraphraseAccuracy = "paraphrase_accuracy"
+            case oneObjectAccuracy = "one_object_accuracy", twoObjectAccuracy = "two_object_accuracy"
         }
     }
 

@@ -44,6 +44,10 @@ public enum HTMLReport {
             if let p = m.paraphraseAccuracy {
                 rows.append(TableRow(label: "\(f): accuracy, paraphrased prompts", values: [p], format: .rate, better: .higher))
             }
+            if let one = m.oneObjectAccuracy, let two = m.twoObjectAccuracy {
+                rows.append(TableRow(label: "\(f): accuracy, one-object prompts", values: [one], format: .rate, better: .higher))
+                rows.append(TableRow(label: "\(f): accuracy, two-object prompts", values: [two], format: .rate, better: .higher))
+            }
         }
         if let fd = e.frechetDistance {
             rows.append(TableRow(label: "Fréchet distance to ground truth", values: [fd], format: .distance, better: .lower))
@@ -179,6 +183,8 @@ public enum HTMLReport {
             try checkRate(m.accuracy, "metrics.\(f).accuracy")
             try checkRate(m.keywordAccuracy, "metrics.\(f).keyword_accuracy")
             try checkRate(m.paraphraseAccuracy, "metrics.\(f).paraphrase_accuracy")
+            try checkRate(m.oneObjectAccuracy, "metrics.\(f).one_object_accuracy")
+            try checkRate(m.twoObjectAccuracy, "metrics.\(f).two_object_accuracy")
             for (c, v) in m.perConcept { try checkRate(v, "metrics.\(f).per_concept.\(c)") }
         }
     }

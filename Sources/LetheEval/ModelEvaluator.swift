@@ -13,7 +13,8 @@
 // own. A clip's object, color and style scores are the share of its frames where the concept is
 // detected; its motion is right when the clip head's most probable motion is the named one.
 // Each (sample, named concept) pair is one trial; a family's accuracy is the mean over its
-// trials, split into keyword and paraphrase (synonym, description, held-out wording) trials.
+// trials, split into keyword and paraphrase (synonym, description, held-out wording) trials, and
+// into trials of one- and two-object prompts (small models tend to leave one object of two out).
 //
 // Quality. The Fréchet distance compares detector features of the samples with those of
 // ground-truth renders of the same prompts (WorldSampler with the prompt's query, then the
@@ -78,12 +79,16 @@ public struct ConceptTrial: Equatable, Sendable {
     /// 1 or 0 for an image or a motion; for a clip's object, color or style, the share of frames
     /// where the concept is detected.
     public let score: Double
+    /// How many objects the trial's prompt names (1 or 2).
+    public let objectsInPrompt: Int
 
-    public init(sample: Int, family: ConceptFamily, concept: String, phrasing: PhrasingKind, score: Double) {
+    public init(sample: Int, family: ConceptFamily, concept: String, phrasing: PhrasingKind, score: Double,
+                objectsInPrompt: Int = 1) {
         self.sample = sample
         self.family = family
         self.concept = concept
         self.phrasing = phrasing
+        self.objectsInPrompt = objectsInPrompt
         self.score = score
     }
 }
@@ -221,11 +226,12 @@ public final class ModelEvaluator {
             guard let k = classes(family, config).firstIndex(of: concept) else { continue }
             let hits = rows.filter { frames.isPresent(family, classIndex: k, frame: $0) }.count
             out.append(ConceptTrial(sample: sample, family: family, concept: concept, phrasing: phrasing,
-                                    score: Double(hits) / Double(max(rows.count, 1))))
+                                    score: Double(hits) / Double(max(rows.count, 1)), objectsInPrompt: entry.objects.count))
         }
         if let named = entry.motion, let motion, let k = config.motionClasses.firstIndex(of: named.rawValue) {
             out.append(ConceptTrial(sample: sample, family: .motion, concept: named.rawValue,
-                                    phrasing: entry.phrasings.motion ?? .keyword, score: motion == k ? 1 : 0))
+                                    phrasing: entry.phrasings.motion ?? .keyword, score: motion == k ? 1 : 0,
+                                    objectsInPrompt: entry.objects.count))
         }
         return out
     }
@@ -240,7 +246,7 @@ public final class ModelEvaluator {
     }
 
     /// Accuracy per family (families without trials are left out), per concept, and split by
-    /// wording.
+    /// wording and by the number of objects the prompt names.
     public static func familyMetrics(_ trials: [ConceptTrial]) -> [String: ModelEvaluation.FamilyMetrics] {
         var out: [String: ModelEvaluation.FamilyMetrics] = [:]
         for family in ConceptFamily.allCases {
@@ -251,7 +257,9 @@ public final class ModelEvaluator {
             out[family.rawValue] = ModelEvaluation.FamilyMetrics(
                 accuracy: accuracy, perConcept: perConcept,
                 keywordAccuracy: mean(mine.filter { $0.phrasing == .keyword }),
-                paraphraseAccuracy: mean(mine.filter { $0.phrasing != .keyword }))
+                paraphraseAccuracy: mean(mine.filter { $0.phrasing != .keyword }),
+                oneObjectAccuracy: mean(mine.filter { $0.objectsInPrompt == 1 }),
+                twoObjectAccuracy: mean(mine.filter { $0.objectsInPrompt == 2 }))
         }
         return out
     }

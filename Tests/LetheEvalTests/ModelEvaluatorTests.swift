@@ -33,10 +33,10 @@ final class ModelEvaluatorTests: XCTestCase {
         let d = Self.detections([(["circle", "heart"], ["red", "blue"], ["flat"])], config: config)
         let trials = ModelEvaluator.trials(entry: e, sample: 4, frames: d, rows: 0..<1, motion: nil, config: config)
         XCTAssertEqual(trials, [
-            ConceptTrial(sample: 4, family: .object, concept: "circle", phrasing: .synonym, score: 1),
-            ConceptTrial(sample: 4, family: .color, concept: "red", phrasing: .synonym, score: 1),
-            ConceptTrial(sample: 4, family: .object, concept: "star", phrasing: .keyword, score: 0),
-            ConceptTrial(sample: 4, family: .color, concept: "blue", phrasing: .keyword, score: 1),
+            ConceptTrial(sample: 4, family: .object, concept: "circle", phrasing: .synonym, score: 1, objectsInPrompt: 2),
+            ConceptTrial(sample: 4, family: .color, concept: "red", phrasing: .synonym, score: 1, objectsInPrompt: 2),
+            ConceptTrial(sample: 4, family: .object, concept: "star", phrasing: .keyword, score: 0, objectsInPrompt: 2),
+            ConceptTrial(sample: 4, family: .color, concept: "blue", phrasing: .keyword, score: 1, objectsInPrompt: 2),
         ])
     }
 
@@ -62,16 +62,19 @@ final class ModelEvaluatorTests: XCTestCase {
         let trials = [
             ConceptTrial(sample: 0, family: .object, concept: "circle", phrasing: .keyword, score: 1),
             ConceptTrial(sample: 1, family: .object, concept: "circle", phrasing: .heldout, score: 0),
-            ConceptTrial(sample: 2, family: .object, concept: "star", phrasing: .keyword, score: 0.5),
-            ConceptTrial(sample: 2, family: .color, concept: "red", phrasing: .keyword, score: 1),
+            ConceptTrial(sample: 2, family: .object, concept: "star", phrasing: .keyword, score: 0.25, objectsInPrompt: 2),
+            ConceptTrial(sample: 2, family: .color, concept: "red", phrasing: .keyword, score: 1, objectsInPrompt: 2),
         ]
         let m = ModelEvaluator.familyMetrics(trials)
         XCTAssertEqual(Set(m.keys), ["object", "color"], "families without trials are left out")
-        XCTAssertEqual(m["object"]?.accuracy ?? -1, 0.5, accuracy: 1e-12)
-        XCTAssertEqual(m["object"]?.perConcept, ["circle": 0.5, "star": 0.5])
-        XCTAssertEqual(m["object"]?.keywordAccuracy ?? -1, 0.75, accuracy: 1e-12)
+        XCTAssertEqual(m["object"]?.accuracy ?? -1, 1.25 / 3, accuracy: 1e-12)
+        XCTAssertEqual(m["object"]?.perConcept, ["circle": 0.5, "star": 0.25])
+        XCTAssertEqual(m["object"]?.keywordAccuracy ?? -1, 0.625, accuracy: 1e-12)
         XCTAssertEqual(m["object"]?.paraphraseAccuracy, 0)
         XCTAssertNil(m["color"]?.paraphraseAccuracy)
+        XCTAssertEqual(m["object"]?.oneObjectAccuracy ?? -1, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(m["object"]?.twoObjectAccuracy, 0.25)
+        XCTAssertNil(m["color"]?.oneObjectAccuracy, "no one-object trial of color")
     }
 
     func testTemporalConsistency() {
