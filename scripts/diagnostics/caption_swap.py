@@ -62,10 +62,9 @@ def main():
     print("|---|---|---|---|")
     batch = 16
     for t in [int(s) for s in args.timesteps.split(",")]:
-        abar = model.scheduler.alphas_cumprod[t]
         err_right = err_wrong = 0.0
         for _ in range(args.draws):
-            noisy = abar.sqrt() * x0 + (1 - abar).sqrt() * model.noise(x0.shape, generator)
+            noisy = model.scheduler.add_noise(x0, model.noise(x0.shape, generator), torch.tensor([t]))
             for b in range(0, len(chosen), batch):
                 part = slice(b, b + batch)
                 err_right += (model.predict_clean(noisy[part], t, right[part]) - x0[part]).pow(2).sum().item()
