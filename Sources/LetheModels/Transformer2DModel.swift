@@ -19,6 +19,9 @@ public final class Attention: Module {
     public let toQ: Linear, toK: Linear, toV: Linear
     public let toOut: Linear
     public let isCrossAttention: Bool
+    /// When set, each cross-attention pass adds its probabilities to it (a training loss on
+    /// where words attend); nil, the usual case, costs nothing.
+    public var mapRecorder: AttentionMapRecorder?
 
     /// - Parameter crossAttentionDim: the context's width; nil for self-attention.
     public init(queryDim: Int, crossAttentionDim: Int? = nil, heads: Int, dimHead: Int, bias: Bool = false,
@@ -47,16 +50,52 @@ public final class Attention: Module {
         let b = x.shape[0], l = x.shape[1], bc = source.shape[0]
         precondition(bc > 0 && b % bc == 0, "Attention: context batch \(bc) does not divide query batch \(b)")
         let q = toQ(x), k = toK(source), v = toV(source)
-        let o: Tensor
-        if bc == b {
-            o = scaledDotProductAttention(query: q, key: k, value: v, heads: heads)
-        } else {
-            // Rows of item n's B/Bc samples are contiguous: attend them as one sequence.
-            let inner = q.shape[2]
-            o = scaledDotProductAttention(query: q.reshaped([bc, (b / bc) * l, inner]), key: k, value: v, heads: heads)
-                .reshaped([b, l, inner])
-        }
+        // Rows of item n's B/Bc samples are contiguous: attend them as one sequence.
+        let inner = q.shape[2]
+        let query = bc == b ? q : q.reshaped([bc, (b / bc) * l, inner])
+        if let mapRecorder, isCrossAttention { mapRecorder.maps.append(probabilities(query: query, key: k)) }
+        let o = scaledDotProductAttention(query: query, key: k, value: v, heads: heads).reshaped([b, l, inner])
         return toOut(o)
+    }
+
+    /// softmax(q·kᵀ/√d) averaged over heads, [Bc, Lq, Lk], with gradients: the fused attention
+    /// keeps its probabilities to itself, so a loss on them computes them again.
+    private func probabilities(query: Tensor, key: Tensor) -> Tensor {
+        let (n, lq, lk) = (query.shape[0], query.shape[1], key.shape[1])
+        let qh = query.reshaped([n, lq, heads, dimHead]).permuted([0, 2, 1, 3])
+        let kh = key.reshaped([n, lk, heads, dimHead]).permuted([0, 2, 1, 3])
+        let scores = qh.matmul(kh, transposeB: true) * (1 / Float(dimHead).squareRoot())
+        return scores.softmax(axis: -1).mean(axis: 1)
+    }
+}
+
+/// Collects the cross-attention maps of the Attention modules it is attached to, in the order
+/// they run: [Bc, Lq, Lk] each, averaged over heads (TokenCompose's grounding loss reads them).
+public final class AttentionMapRecorder {
+    public var maps: [Tensor] = []
+
+    public init() {}
+
+    /// Attaches a recorder to every cross-attention module under `module`; returns it.
+    public static func attach(to module: Module) -> AttentionMapRecorder {
+        let recorder = AttentionMapRecorder()
+        for attention in crossAttentions(in: module) { attention.mapRecorder = recorder }
+        return recorder
+    }
+
+    /// Detaches every recorder under `module`.
+    public static func detach(from module: Module) {
+        for attention in crossAttentions(in: module) { attention.mapRecorder = nil }
+    }
+
+    private static func crossAttentions(in module: Module) -> [Attention] {
+        var found: [Attention] = []
+        func visit(_ m: Module) {
+            if let a = m as? Attention, a.isCrossAttention { found.append(a) }
+            for (_, child) in m.children { visit(child) }
+        }
+        visit(module)
+        return found
     }
 }
 

@@ -60,7 +60,7 @@ public struct CaptionWriter: Sendable {
             }
             let verb = mode == .clip && rng.nextFloat() < options.motionRate
                 ? trainPhrasing(catalog.concepts.concept(motion), &rng) : nil
-            guard let entry = compose(template, wordings, motion: verb.map { (motion, $0) }, id: "train"),
+            guard let entry = compose(template, wordings, motion: verb.map { (motion, $0) }, id: "train", recordingWords: true),
                   !excluded.contains(CaptionText.normalized(entry.prompt)) else { continue }
             return entry
         }
@@ -69,13 +69,15 @@ public struct CaptionWriter: Sendable {
         }
         let template = templates.first { $0.id.hasSuffix(".bare") || $0.id.hasSuffix(".pair") } ?? templates[0]
         let verb = mode == .clip ? (motion, catalog.concepts.concept(motion).trainPhrasings[0]) : nil
-        return compose(template, plain, motion: verb, id: "train")!
+        return compose(template, plain, motion: verb, id: "train", recordingWords: true)!
     }
 
     /// Fills `template`; nil when the caption breaks the length limit or stacks two modifier
     /// clauses on one noun ("a shape with no corners with stripes").
+    /// `recordingWords`: fill in the entry's `objectWords` (training captions; prompt sets, which
+    /// go to files, leave them out).
     func compose(_ template: CaptionTemplate, _ objects: [ObjectWording], motion: (MotionKind, Phrasing)?,
-                 id: String) -> PromptEntry? {
+                 id: String, recordingWords: Bool = false) -> PromptEntry? {
         precondition(objects.count == template.objectCount, "template \(template.id) takes \(template.objectCount) objects")
         var phrases: [String] = []
         for w in objects {
@@ -88,10 +90,32 @@ public struct CaptionWriter: Sendable {
         text = text.split(separator: " ").joined(separator: " ")
         guard CaptionText.words(text).count <= catalog.maxWords else { return nil }
         let first = objects[0]
+        let words = recordingWords ? objectWordRanges(template, phrases, motion: motion?.1.text, text: text) : []
         let combo = first.color.flatMap { c in first.style.map { ObjectCombo(object: first.object, color: c.0, style: $0.0) } }
         return PromptEntry(id: id, prompt: text, kind: template.mode, first: first.mention, motion: motion?.0,
                            motionPhrasing: motion?.1.kind, second: objects.count > 1 ? objects[1].mention : nil,
                            template: template.id, heldOutCombo: combo.map(catalog.heldOutCombos.contains) ?? false)
+            .with(objectWords: words)
+    }
+
+    /// The word ranges of the object phrases in the filled template; empty if a placeholder is
+    /// glued to other characters, where words and phrases would not line up.
+    private func objectWordRanges(_ template: CaptionTemplate, _ phrases: [String], motion: String?, text: String) -> [Range<Int>] {
+        func split(_ s: String) -> [String] { s.split(separator: " ").map(String.init) }
+        var words: [String] = []
+        var ranges = Array(repeating: 0..<0, count: phrases.count)
+        for w in split(template.text) {
+            switch w {
+            case "{a}", "{b}":
+                let k = w == "{a}" ? 0 : 1
+                let phrase = split(phrases[k])
+                ranges[k] = words.count..<(words.count + phrase.count)
+                words += phrase
+            case "{motion}": words += split(motion ?? "")
+            default: words.append(w)
+            }
+        }
+        return words.joined(separator: " ") == text ? ranges : []
     }
 
     /// "a red striped ball", "an orange shape with no corners", "a box by Oskar Vell".

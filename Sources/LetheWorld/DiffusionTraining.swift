@@ -24,6 +24,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "mixed_noise_alpha", "noisy_end_weight_cap", "motions", "two_object_probability", "prediction_type",
         "timestep_spacing", "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
+        "grounding_loss_weight",
     ]
 
     /// "image" (text encoder + UNet2DConditionModel from scratch) or "video" (a video UNet made
@@ -117,6 +118,11 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public var normNumGroups: Int?
     /// "linear", "scaled_linear" or "squaredcos_cap_v2".
     public var betaSchedule: String?
+    /// Adds TokenCompose's token loss (Wang et al. 2024; `TokenGrounding`) times this weight to
+    /// the denoising loss: the cross-attention of each object's words should fall inside that
+    /// object. Small models leave the second object of "a star and a circle" out; this gives
+    /// its words a place to attend to. nil: off.
+    public var groundingLossWeight: Float?
 
     enum CodingKeys: String, CodingKey {
         case kind, steps, batchSize = "batch_size", lr, finalLr = "final_lr", warmupSteps = "warmup_steps"
@@ -132,6 +138,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
         case normNumGroups = "norm_num_groups", betaSchedule = "beta_schedule"
+        case groundingLossWeight = "grounding_loss_weight"
     }
 
     public var isVideo: Bool { kind == "video" }
@@ -196,6 +203,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         }
         if let p = twoObjectProbability, !(0...1).contains(p) {
             throw bad("two_object_probability", "expected a probability in [0, 1], found \(p)")
+        }
+        if let g = groundingLossWeight, !(g > 0 && g.isFinite) {
+            throw bad("grounding_loss_weight", "expected a positive number, found \(g)")
         }
         if let r = timestepRange {
             guard r.count == 2, r[0] >= 0, r[0] < r[1] else {
@@ -264,6 +274,8 @@ public final class DiffusionTraining {
     public let dataset: WorldDataset
     public var log: (String) -> Void = { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }
     private let schedule: DDPMScheduler
+    /// The token grounding loss of the last step (unweighted), when the recipe asks for it.
+    public private(set) var lastGroundingLoss: Float?
 
     /// `baseDirectory` resolves the recipe's relative paths (the repository root for committed recipes).
     public init(recipe: DiffusionTrainingRecipe, baseDirectory: URL) throws {
@@ -407,9 +419,19 @@ public final class DiffusionTraining {
         let run = TrainingRun(parameters: parameters, optimizer: optimizer, ema: ema, options: options,
                               metadata: ["lethe.recipe": recipe.fingerprint])
         run.log = log
+        var groundingWindow: [Float] = []
         let result = try run.run { i, rng in
             optimizer.learningRate = recipe.learningRate(step: i)
             let loss = try self.loss(step: i, rng: &rng)
+            if let g = self.lastGroundingLoss {
+                // The step line's loss is the sum; the grounding term alone shows whether words find their objects.
+                groundingWindow.append(g)
+                if groundingWindow.count == 25 {
+                    self.log(String(format: "train %@: grounding loss %.4f (mean of steps %d-%d, unweighted)", recipe.kind,
+                                    groundingWindow.reduce(0, +) / 25, i - 23, i + 1))
+                    groundingWindow.removeAll()
+                }
+            }
             loss.backward()
             _ = clipGradientNorm(tensors, maxNorm: recipe.maxGradNorm)
             return loss.item
@@ -443,7 +465,8 @@ public final class DiffusionTraining {
 
     /// The denoising loss of training batch `step`: the error of the predicted ε (or v).
     public func loss(step: Int, rng: inout RandomGenerator) throws -> Tensor {
-        let batch = dataset.batch(step, size: recipe.batchSize, mode: recipe.isVideo ? .clip : .image)
+        let batch = dataset.batch(step, size: recipe.batchSize, mode: recipe.isVideo ? .clip : .image,
+                                  coverage: recipe.groundingLossWeight != nil)
         let captions = batch.captions.map { rng.nextFloat() < recipe.captionDropout ? "" : $0 }
         let ids = model.tokenizer(captions)
         let context: Tensor
@@ -472,10 +495,19 @@ public final class DiffusionTraining {
         case .vPrediction: target = schedule.getVelocity(sample: x0, noise: noise, timesteps: timesteps)
         case .sample: target = x0
         }
+        let recorder = recipe.groundingLossWeight != nil ? AttentionMapRecorder.attach(to: model.unet) : nil
+        defer { if recorder != nil { AttentionMapRecorder.detach(from: model.unet) } }
         let prediction = model.unet.predict(sample: noisy, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)
-        guard recipe.weightsLoss else { return prediction.mseLoss(target) }
-        return prediction.weightedMSELoss(target, sampleWeights: timesteps.map {
-            recipe.lossWeight(alphaCumprod: schedule.alphasCumprod[$0], prediction: kind)
-        })
+        let denoising = recipe.weightsLoss
+            ? prediction.weightedMSELoss(target, sampleWeights: timesteps.map {
+                recipe.lossWeight(alphaCumprod: schedule.alphasCumprod[$0], prediction: kind)
+            })
+            : prediction.mseLoss(target)
+        guard let weight = recipe.groundingLossWeight, let recorder, let coverage = batch.coverage else { return denoising }
+        let grounding = TokenGrounding(prompts: batch.prompts, captioned: captions.map { !$0.isEmpty },
+                                       tokenizer: model.tokenizer, coverage: coverage)
+        guard let loss = grounding.loss(maps: recorder.maps) else { return denoising }
+        lastGroundingLoss = loss.item
+        return denoising + loss * weight
     }
 }

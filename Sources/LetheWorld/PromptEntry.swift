@@ -77,6 +77,10 @@ public struct PromptEntry: Hashable, Codable, Sendable {
     public var template: String
     /// The first object is one of the catalogue's held-out (object, color, style) triples.
     public var heldOutCombo: Bool
+    /// Where each object's noun phrase ("a red striped ball") sits in `prompt`, as ranges of its
+    /// space-separated words; known for captions the writer composed (a training loss on where
+    /// those words attend), empty for prompts read from a file. Not part of the JSON form.
+    public var objectWords: [Range<Int>] = []
 
     enum CodingKeys: String, CodingKey {
         case id, prompt, kind, object, color, style, motion, phrasing, phrasings, second, template
@@ -123,6 +127,12 @@ public struct PromptEntry: Hashable, Codable, Sendable {
         self.heldOutCombo = heldOutCombo
         let kinds = phrasings.all + (second?.phrasings.all ?? [])
         self.phrasing = [PhrasingKind.heldout, .description, .synonym].first(where: kinds.contains) ?? .keyword
+    }
+
+    func with(objectWords: [Range<Int>]) -> PromptEntry {
+        var entry = self
+        entry.objectWords = objectWords
+        return entry
     }
 
     public var first: PromptObject {

@@ -14,6 +14,9 @@ public struct WorldBatch {
     public let specs: [ClipSpec]
     /// What each sample shows, named or not.
     public let labels: [ClipLabels]
+    /// When asked for: how much of each pixel each object covers, [B, K, frames, size, size]
+    /// with K the most objects of any sample (zero for objects a sample does not have).
+    public var coverage: Tensor? = nil
 }
 
 public struct WorldDataset: Sendable {
@@ -55,7 +58,7 @@ public struct WorldDataset: Sendable {
 
     /// Batch number `index` of `size` samples. Specs and captions are drawn in order from one
     /// generator; rendering runs on all cores.
-    public func batch(_ index: Int, size: Int, mode: WorldMode) -> WorldBatch {
+    public func batch(_ index: Int, size: Int, mode: WorldMode, coverage withCoverage: Bool = false) -> WorldBatch {
         precondition(size > 0 && index >= 0, "batch \(index) of size \(size)")
         var rng = RandomGenerator(seed: seed ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15) ^ (mode == .clip ? 0xC1D : 0x1A6))
         var specs: [ClipSpec] = []
@@ -76,8 +79,19 @@ public struct WorldDataset: Sendable {
         let shape = mode == .clip ? [size, 3, config.frameCount, config.size, config.size] : [size, 3, config.size, config.size]
         let pixels = Tensor(uninitializedShape: shape)
         let base = pixels.pointer
-        parallelForEach(size) { i in renderer.render(specs[i], into: base + i * perSample) }
+        var coverage: Tensor?
+        if withCoverage {
+            let objects = specs.map(\.objects.count).max() ?? 1, plane = perSample / 3
+            let c = Tensor.zeros([size, objects, perSample / (3 * config.size * config.size), config.size, config.size])
+            let cover = c.pointer
+            parallelForEach(size) { i in
+                renderer.render(specs[i], into: base + i * perSample, coverage: cover + i * objects * plane)
+            }
+            coverage = c
+        } else {
+            parallelForEach(size) { i in renderer.render(specs[i], into: base + i * perSample) }
+        }
         return WorldBatch(pixels: pixels, captions: prompts.map(\.prompt), prompts: prompts, specs: specs,
-                          labels: specs.map(renderer.labels))
+                          labels: specs.map(renderer.labels), coverage: coverage)
     }
 }

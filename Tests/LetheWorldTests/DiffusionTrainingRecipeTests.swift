@@ -1,4 +1,5 @@
 import XCTest
+@testable import LetheCore
 @testable import LetheModels
 @testable import LetheWorld
 
@@ -117,6 +118,41 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         XCTAssertEqual(try twoObjectShare(""), 0.3, accuracy: 0.08)
         XCTAssertEqual(try twoObjectShare("two_object_probability: 0.9"), 0.9, accuracy: 0.06)
         XCTAssertEqual(try twoObjectShare("two_object_probability: 0"), 0)
+    }
+
+    func testGroundingLossWeightIsPositiveAndAddsTheTokenLoss() throws {
+        XCTAssertEqual(try recipe("grounding_loss_weight: 0.01").groundingLossWeight, 0.01)
+        for bad in ["0", "-1"] {
+            XCTAssertThrowsError(try recipe("grounding_loss_weight: \(bad)")) {
+                XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains("grounding_loss_weight"), "\($0)")
+            }
+        }
+        // A fresh tiny image model: with the key, a step's loss is the denoising loss (the same
+        // data and noise) plus the weighted grounding loss it reports.
+        let head = """
+        kind: image
+        tokenizer: configs/world/tokenizer
+        text_hidden_size: 16
+        text_layers: 1
+        text_heads: 2
+        block_out_channels: [8, 8, 8]
+        attention_head_dim: 4
+        norm_num_groups: 4
+        """
+        func stepLoss(_ key: String) throws -> (Float, Float?) {
+            var r = try recipe(key, head: head, file: "i.yaml")
+            r.batchSize = 6
+            let training = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
+            var rng = RandomGenerator(seed: 1)
+            let loss = try Autograd.inference { try training.loss(step: 0, rng: &rng) }
+            return (loss.item, training.lastGroundingLoss)
+        }
+        let (plain, none) = try stepLoss("")
+        let (grounded, g) = try stepLoss("grounding_loss_weight: 0.5")
+        XCTAssertNil(none)
+        let grounding = try XCTUnwrap(g)
+        XCTAssertTrue(grounding > 0 && grounding < 1, "\(grounding)")
+        XCTAssertEqual(grounded, plain + 0.5 * grounding, accuracy: 1e-5)
     }
 
     func testNoisyEndWeightCapMustBeAtLeastOne() throws {
