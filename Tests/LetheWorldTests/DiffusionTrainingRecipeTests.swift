@@ -26,6 +26,18 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         return r
     }
 
+    /// A fresh tiny image model, so no model folder is needed.
+    let tinyImageHead = """
+        kind: image
+        tokenizer: configs/world/tokenizer
+        text_hidden_size: 16
+        text_layers: 1
+        text_heads: 2
+        block_out_channels: [8, 8, 8]
+        attention_head_dim: 4
+        norm_num_groups: 4
+        """
+
     /// Every committed training recipe, shipped or tried, loads and validates, so the commands the
     /// README gives for them run. (The detector's recipe is LetheEval's and has its own test.)
     func testEveryCommittedTrainingRecipeValidates() throws {
@@ -97,20 +109,10 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
                 XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains("two_object_probability"), "\($0)")
             }
         }
-        // A fresh tiny image model, so no model folder is needed: the share of two-object images in
+        // The share of two-object images in
         // its training batches follows the key (0.3 in the world without it).
         func twoObjectShare(_ key: String) throws -> Double {
-            let head = """
-            kind: image
-            tokenizer: configs/world/tokenizer
-            text_hidden_size: 16
-            text_layers: 1
-            text_heads: 2
-            block_out_channels: [8, 8, 8]
-            attention_head_dim: 4
-            norm_num_groups: 4
-            """
-            let r = try recipe(key, head: head, file: "i.yaml")
+            let r = try recipe(key, head: tinyImageHead, file: "i.yaml")
             let training = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
             let specs = (0..<4).flatMap { training.dataset.batch($0, size: 50, mode: .image).specs }
             return Double(specs.filter { $0.objects.count == 2 }.count) / Double(specs.count)
@@ -127,20 +129,10 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
                 XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains("grounding_loss_weight"), "\($0)")
             }
         }
-        // A fresh tiny image model: with the key, a step's loss is the denoising loss (the same
+        // With the key, a tiny model's step loss is the denoising loss (the same
         // data and noise) plus the weighted grounding loss it reports.
-        let head = """
-        kind: image
-        tokenizer: configs/world/tokenizer
-        text_hidden_size: 16
-        text_layers: 1
-        text_heads: 2
-        block_out_channels: [8, 8, 8]
-        attention_head_dim: 4
-        norm_num_groups: 4
-        """
         func stepLoss(_ key: String) throws -> (Float, Float?) {
-            var r = try recipe(key, head: head, file: "i.yaml")
+            var r = try recipe(key, head: tinyImageHead, file: "i.yaml")
             r.batchSize = 6
             let training = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
             var rng = RandomGenerator(seed: 1)
