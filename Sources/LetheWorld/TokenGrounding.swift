@@ -26,12 +26,8 @@ public struct TokenGrounding {
         var w = [Float](repeating: 0, count: batch * tokens * objects)
         var terms = 0
         for (b, prompt) in prompts.enumerated() where captioned[b] {
-            let words = prompt.prompt.split(separator: " ")
-            /// Content tokens of the caption's first `n` words (BPE works word by word).
-            func tokenCount(_ n: Int) -> Int { tokenizer.encode(words.prefix(n).joined(separator: " ")).count - 2 }
-            for (k, range) in prompt.objectWords.enumerated() where k < objects && !range.isEmpty {
-                let first = 1 + tokenCount(range.lowerBound) + 1, end = min(1 + tokenCount(range.upperBound), tokens - 1)
-                for i in first..<max(first, end) {
+            for (k, positions) in Self.phraseTokens(of: prompt, tokenizer: tokenizer).enumerated() where k < objects {
+                for i in positions {
                     w[(b * tokens + i) * objects + k] = 1
                     terms += 1
                 }
@@ -41,6 +37,22 @@ public struct TokenGrounding {
         weights = Tensor(shape: [batch, tokens, objects], data: w)
         self.coverage = coverage
         self.terms = terms
+    }
+
+    /// The positions, in the padded token sequence the encoder sees, of each object's phrase
+    /// without its first token (the article, "a" or "an", says nothing about the object), and
+    /// without tokens cut off by the encoder's length. Empty lists where the caption's
+    /// `objectWords` are unknown.
+    public static func phraseTokens(of prompt: PromptEntry, tokenizer: CLIPTokenizer) -> [[Int]] {
+        let words = prompt.prompt.split(separator: " ")
+        /// Content tokens of the caption's first `n` words (BPE works word by word).
+        func tokenCount(_ n: Int) -> Int { tokenizer.encode(words.prefix(n).joined(separator: " ")).count - 2 }
+        return prompt.objectWords.map { range in
+            guard !range.isEmpty else { return [] }
+            let first = 1 + tokenCount(range.lowerBound) + 1
+            let end = min(1 + tokenCount(range.upperBound), tokenizer.modelMaxLength - 1)
+            return Array(first..<max(first, end))
+        }
     }
 
     /// Each object's share of each pixel at a map of `pixels` positions (frames × h × w, frame

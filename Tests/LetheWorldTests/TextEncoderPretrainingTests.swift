@@ -83,4 +83,63 @@ final class TextEncoderPretrainingTests: XCTestCase {
         _ = try CLIPTokenizer(directory: dir.appendingPathComponent("text/tokenizer"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("text/text_training.json").path))
     }
+
+    func testPhraseLossReadsEachObjectFromItsOwnPhraseTokens() throws {
+        XCTAssertThrowsError(try recipe(extra: "phrase_loss_weight: 0")) { XCTAssertTrue("\($0)".contains("phrase_loss_weight"), "\($0)") }
+        let plain = try TextEncoderPretraining(recipe: try recipe(), baseDirectory: WorldFixtures.repoRoot)
+        let phrases = try TextEncoderPretraining(recipe: try recipe(extra: "phrase_loss_weight: 0.5"), baseDirectory: WorldFixtures.repoRoot)
+        XCTAssertTrue(plain.phraseHeads.isEmpty)
+        XCTAssertEqual(phrases.phraseHeads.map(\.weight.shape[0]), [9, 9, 6], "object, color and style classes")
+        // Without the key the encoder starts from the same weights (the new heads are drawn last).
+        XCTAssertEqual(plain.textEncoder.stateDict().mapValues(\.scalars), phrases.textEncoder.stateDict().mapValues(\.scalars))
+
+        // The phrase loss reads the tokens of each object's phrase, with that object's labels.
+        let entry = WorldFixtures.trainCaptions(count: 400, mode: .image, seed: 3).map(\.1).first { $0.second != nil && $0.second?.color != nil }!
+        let positions = TokenGrounding.phraseTokens(of: entry, tokenizer: phrases.tokenizer)
+        XCTAssertEqual(positions.count, 2)
+        let ids = phrases.tokenizer(entry.prompt)
+        for (k, range) in entry.objectWords.enumerated() {
+            let words = entry.prompt.split(separator: " ")[(range.lowerBound + 1)..<range.upperBound].joined(separator: " ").lowercased()
+            XCTAssertEqual(phrases.tokenizer.decode(positions[k].map { ids[$0] }), words)
+        }
+        XCTAssertEqual(CaptionLabels.of(entry.objects[1]), Array(CaptionLabels.of(entry)[4...6]), "the second object's labels")
+
+        // Both losses match on the caption part: the phrase part is added on top, weighted.
+        var r1 = RandomGenerator(seed: 5), r2 = RandomGenerator(seed: 5)
+        let a = try Autograd.inference { try plain.loss(step: 0, rng: &r1) }.item
+        let b = try Autograd.inference { try phrases.loss(step: 0, rng: &r2) }.item
+        let entries = phrases.dataset.captions(0, size: 32, clipShare: 0.5)
+        var r3 = RandomGenerator(seed: 5)
+        let kept: [PromptEntry?] = entries.map { r3.nextFloat() < 0.1 ? nil : $0 }
+        let (_, _, states) = try Autograd.inference { try phrases.logits(kept.map { $0?.prompt ?? "" }) }
+        let phrase = try XCTUnwrap(Autograd.inference { phrases.phraseLoss(kept, states) }).item
+        XCTAssertGreaterThan(phrase, 0)
+        XCTAssertEqual(b, a + 0.5 * phrase, accuracy: 1e-4)
+    }
+
+    /// A short run with the phrase loss makes the second object's tokens carry its own color.
+    func testPhraseTrainingTeachesPhraseTokensTheirOwnObject() throws {
+        let training = try TextEncoderPretraining(recipe: try recipe(steps: 150, extra: "phrase_loss_weight: 1.0"), baseDirectory: WorldFixtures.repoRoot)
+        training.log = { _ in }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-text-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        _ = try training.run(output: dir.appendingPathComponent("text"), checkpoint: dir.appendingPathComponent("ck.safetensors"), resume: false)
+        // The second object's color, read from its phrase's tokens in two-object captions.
+        let pairs = WorldFixtures.trainCaptions(count: 600, mode: .image, seed: 77, excluded: []).map(\.1)
+            .filter { $0.second?.color != nil }.prefix(60)
+        var right = 0, total = 0
+        for entry in pairs {
+            let ids = training.tokenizer(entry.prompt)
+            let hidden = try Autograd.inference { try training.textEncoder([ids]).lastHiddenState }
+            let flat = hidden.reshaped([hidden.shape[1], hidden.shape[2]])
+            let positions = TokenGrounding.phraseTokens(of: entry, tokenizer: training.tokenizer)[1]
+            let logits = Autograd.inference { training.phraseHeads[1](flat.embeddingLookup(ids: positions)) }
+            let truth = CaptionLabels.of(entry.second!)[1], c = logits.shape[1]
+            for r in 0..<logits.shape[0] {
+                right += (0..<c).max { logits[flat: r * c + $0] < logits[flat: r * c + $1] }! == truth ? 1 : 0
+                total += 1
+            }
+        }
+        XCTAssertGreaterThan(Double(right) / Double(total), 0.6, "second color read right on \(right) of \(total) phrase tokens (chance 1 in 9)")
+    }
 }

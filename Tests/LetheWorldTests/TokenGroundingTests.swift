@@ -39,7 +39,7 @@ final class TokenGroundingTests: XCTestCase {
                 let ids = tokenizer(prompt.prompt)
                 for (k, range) in prompt.objectWords.enumerated() {
                     let picked = (0..<tokens).filter { grounding.weights[flat: (b * tokens + $0) * objects + k] > 0 }
-                    let words = prompt.prompt.split(separator: " ")[(range.lowerBound + 1)..<range.upperBound].joined(separator: " ")
+                    let words = prompt.prompt.split(separator: " ")[(range.lowerBound + 1)..<range.upperBound].joined(separator: " ").lowercased()
                     XCTAssertEqual(tokenizer.decode(picked.map { ids[$0] }), words, prompt.prompt)
                 }
             }
