@@ -6,8 +6,8 @@
 //   S_bik = Σ_p A_bpi·M_bpk,  Z_bi = Σ_p A_bpi,  r_bik = S_bik / Z_bi,
 //   loss  = Σ_bik W_bik·(1 − r_bik)²,
 //   dA_bpi = Σ_k W_bik·2(r_bik − 1)·(M_bpk − r_bik) / Z_bi.
-// Small diffusion models leave the second object of a two-object caption out ("catastrophic
-// neglect"); this loss gives each object's words a place in the image to attend to.
+// It gives each object's words a place in the image to attend to (`grounding_loss_weight` of a
+// diffusion recipe).
 
 import Foundation
 

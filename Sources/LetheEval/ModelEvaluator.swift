@@ -14,7 +14,7 @@
 // detected; its motion is right when the clip head's most probable motion is the named one.
 // Each (sample, named concept) pair is one trial; a family's accuracy is the mean over its
 // trials, split into keyword and paraphrase (synonym, description, held-out wording) trials, and
-// into trials of one- and two-object prompts (small models tend to leave one object of two out).
+// into trials of one- and two-object prompts (small models often fail the second object of two).
 //
 // Quality. The Fréchet distance compares detector features of the samples with those of
 // ground-truth renders of the same prompts (WorldSampler with the prompt's query, then the

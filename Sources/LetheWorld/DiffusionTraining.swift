@@ -94,7 +94,8 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// for a stage that stresses the order of frames); nil: every motion of the world.
     public var motions: [String]?
     /// Share of training images (or clips) with two objects; nil: the world's (0.3). Small
-    /// models draw one object of two more often than a wrong one, so a stage can show them more.
+    /// models fail two-object prompts far more often than one-object ones, so a stage can show
+    /// them more (it did not help; README).
     public var twoObjectProbability: Float?
     /// What the UNet learns to predict: "epsilon" or "v_prediction" (v = √ᾱ ε − √(1−ᾱ) x₀,
     /// Salimans & Ho 2022). At the noisy end an ε-model's clean-sample estimate divides its

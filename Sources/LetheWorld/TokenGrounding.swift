@@ -87,7 +87,13 @@ public struct TokenGrounding {
     /// layer); nil when there is nothing to ground.
     public func loss(maps: [Tensor]) -> Tensor? {
         guard terms > 0, !maps.isEmpty else { return nil }
-        let losses = maps.map { tokenGroundingLoss(maps: $0, masks: masks(pixels: $0.shape[1]), weights: weights) }
+        // Layers at one resolution share their masks (a UNet has several per resolution).
+        var masksAt: [Int: Tensor] = [:]
+        let losses = maps.map { map in
+            let pixels = map.shape[1]
+            if masksAt[pixels] == nil { masksAt[pixels] = masks(pixels: pixels) }
+            return tokenGroundingLoss(maps: map, masks: masksAt[pixels]!, weights: weights)
+        }
         return losses.dropFirst().reduce(losses[0], +) * (1 / Float(maps.count))
     }
 }

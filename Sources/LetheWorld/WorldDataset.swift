@@ -79,17 +79,11 @@ public struct WorldDataset: Sendable {
         let shape = mode == .clip ? [size, 3, config.frameCount, config.size, config.size] : [size, 3, config.size, config.size]
         let pixels = Tensor(uninitializedShape: shape)
         let base = pixels.pointer
-        var coverage: Tensor?
-        if withCoverage {
-            let objects = specs.map(\.objects.count).max() ?? 1, plane = perSample / 3
-            let c = Tensor.zeros([size, objects, perSample / (3 * config.size * config.size), config.size, config.size])
-            let cover = c.pointer
-            parallelForEach(size) { i in
-                renderer.render(specs[i], into: base + i * perSample, coverage: cover + i * objects * plane)
-            }
-            coverage = c
-        } else {
-            parallelForEach(size) { i in renderer.render(specs[i], into: base + i * perSample) }
+        let objects = specs.map(\.objects.count).max() ?? 1, plane = perSample / 3
+        let coverage = withCoverage ? Tensor.zeros([size, objects, plane / (config.size * config.size), config.size, config.size]) : nil
+        let cover = coverage?.pointer
+        parallelForEach(size) { i in
+            renderer.render(specs[i], into: base + i * perSample, coverage: cover.map { $0 + i * objects * plane })
         }
         return WorldBatch(pixels: pixels, captions: prompts.map(\.prompt), prompts: prompts, specs: specs,
                           labels: specs.map(renderer.labels), coverage: coverage)
