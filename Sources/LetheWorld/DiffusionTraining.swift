@@ -121,8 +121,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     public var betaSchedule: String?
     /// Adds TokenCompose's token loss (Wang et al. 2024; `TokenGrounding`) times this weight to
     /// the denoising loss: the cross-attention of each object's words should fall inside that
-    /// object. Tried on the shipped models against their two-object misses: the attention
-    /// learns where objects are, the objects drawn stay the same (README). nil: off.
+    /// object. Tried against the models' two-object misses, on the shipped encoder and on the
+    /// phrase-trained one: the attention learns where objects are, the objects drawn do not get
+    /// better (README). nil: off.
     public var groundingLossWeight: Float?
 
     enum CodingKeys: String, CodingKey {
