@@ -21,7 +21,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "kind", "steps", "batch_size", "lr", "final_lr", "warmup_steps", "weight_decay", "ema_decay", "max_grad_norm",
         "caption_dropout", "seed", "checkpoint_every", "tokenizer", "init_from", "text_encoder_from", "train_parameters",
         "snr_gamma", "temporal_lr_scale", "timestep_range", "temporal_from", "video_unet", "motion_num_attention_heads",
-        "mixed_noise_alpha", "noisy_end_weight_cap", "motions", "two_object_probability", "prediction_type",
+        "mixed_noise_alpha", "noisy_end_weight_cap", "motions", "two_object_probability", "pairs_in_reading_order", "prediction_type",
         "timestep_spacing", "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
         "grounding_loss_weight",
@@ -97,6 +97,9 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// models fail two-object prompts far more often than one-object ones, so a stage can show
     /// them more (it did not help; README).
     public var twoObjectProbability: Float?
+    /// Draws every pair with its first-named object in the top or left half
+    /// (`WorldConfig.pairsInReadingOrder`); nil: the world's (random halves).
+    public var pairsInReadingOrder: Bool?
     /// What the UNet learns to predict: "epsilon" or "v_prediction" (v = √ᾱ ε − √(1−ᾱ) x₀,
     /// Salimans & Ho 2022). At the noisy end an ε-model's clean-sample estimate divides its
     /// error by √ᾱ, so the caption's layout (and a clip's motion) cannot show in the first
@@ -135,6 +138,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case timestepRange = "timestep_range", temporalFrom = "temporal_from", textHiddenSize = "text_hidden_size"
         case videoUnet = "video_unet", motionNumAttentionHeads = "motion_num_attention_heads"
         case mixedNoiseAlpha = "mixed_noise_alpha", motions, twoObjectProbability = "two_object_probability"
+        case pairsInReadingOrder = "pairs_in_reading_order"
         case predictionType = "prediction_type", timestepSpacing = "timestep_spacing"
         case textLayers = "text_layers", textHeads = "text_heads", textIntermediateSize = "text_intermediate_size"
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
@@ -377,6 +381,7 @@ public final class DiffusionTraining {
         }
         var world = WorldConfig.v1
         if let p = recipe.twoObjectProbability { world.twoObjectProbability = p }
+        if let r = recipe.pairsInReadingOrder { world.pairsInReadingOrder = r }
         var dataset = WorldDataset.v1(seed: recipe.seed, config: world)
         dataset.motions = recipe.motions?.compactMap(MotionKind.init)  // validate() checked the names
         self.dataset = dataset

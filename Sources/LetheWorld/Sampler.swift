@@ -206,7 +206,7 @@ public struct WorldSampler: Sendable {
         var cells = stacked
             ? [Cell(minX: 0, minY: 0, maxX: s, maxY: half), Cell(minX: 0, minY: half, maxX: s, maxY: s)]
             : [Cell(minX: 0, minY: 0, maxX: half, maxY: s), Cell(minX: half, minY: 0, maxX: s, maxY: s)]
-        if rng.nextInt(2) == 1 { cells.swapAt(0, 1) }
+        if !config.pairsInReadingOrder && rng.nextInt(2) == 1 { cells.swapAt(0, 1) }
         return zip(combos, cells).map { place($0, motion: motion, mode: mode, cell: $1, &rng) }
     }
 

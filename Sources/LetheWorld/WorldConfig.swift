@@ -42,6 +42,11 @@ public struct WorldConfig: Hashable, Codable, Sendable {
     public var supersample = 4
     /// Share of clips and images with two objects.
     public var twoObjectProbability: Float = 0.3
+    /// Whether a pair's first-named object always takes the top or left half, as a reader meets
+    /// them; false puts it in either half at random (the v1 world). A caption does not say which
+    /// object is where, so with random halves a UNet must settle which phrase each half draws on
+    /// its own; reading order settles it by place.
+    public var pairsInReadingOrder = false
     /// Pixels kept free between an object and the frame's edge (and the other object's half).
     public var margin: Float = 1
 
@@ -89,7 +94,7 @@ public struct WorldConfig: Hashable, Codable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case size, frameCount = "frame_count", supersample
-        case twoObjectProbability = "two_object_probability", margin
+        case twoObjectProbability = "two_object_probability", pairsInReadingOrder = "pairs_in_reading_order", margin
         case imageRadius = "image_radius", stillRadius = "still_radius"
         case translateRadius = "translate_radius", translateTravel = "translate_travel"
         case bounceRadius = "bounce_radius", bounceHeight = "bounce_height"
@@ -112,6 +117,7 @@ public struct WorldConfig: Hashable, Codable, Sendable {
         try read(.frameCount, &frameCount)
         try read(.supersample, &supersample)
         try read(.twoObjectProbability, &twoObjectProbability)
+        try read(.pairsInReadingOrder, &pairsInReadingOrder)
         try read(.margin, &margin)
         try read(.imageRadius, &imageRadius)
         try read(.stillRadius, &stillRadius)

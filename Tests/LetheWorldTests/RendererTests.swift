@@ -226,6 +226,29 @@ final class RendererTests: XCTestCase {
         }
     }
 
+    func testPairsInReadingOrderPutTheFirstNamedObjectTopOrLeft() {
+        // Whether the first object sits in the top or left half, for 400 pairs of each world. (A
+        // reversed pair can pass by chance along the other axis, so the v1 world passes more
+        // than half.)
+        func firstLeadsInReadingOrder(_ config: WorldConfig) -> [Bool] {
+            let sampler = WorldSampler(config: config, heldOutCombos: Set(PromptCatalog.v1.heldOutCombos))
+            var rng = RandomGenerator(seed: 8)
+            return (0..<400).map { i in
+                let spec = try! sampler.sample(i % 2 == 0 ? .image : .clip, query: ClipQuery(objectCount: 2), rng: &rng)
+                // A pair's halves split the frame at 16 px; each object's start disc lies in its half.
+                let (a, b) = (spec.objects[0], spec.objects[1])
+                let left = a.center.x + a.radius <= 16 && b.center.x - b.radius >= 16
+                let top = a.center.y + a.radius <= 16 && b.center.y - b.radius >= 16
+                return left || top
+            }
+        }
+        var reading = WorldConfig.v1
+        reading.pairsInReadingOrder = true
+        XCTAssertTrue(firstLeadsInReadingOrder(reading).allSatisfy { $0 })
+        let random = firstLeadsInReadingOrder(.v1).filter { $0 }.count
+        XCTAssertTrue((150...320).contains(random), "v1 puts the first object first in \(random) of 400 pairs")
+    }
+
     func testTwoObjectClipsShowBothObjects() throws {
         var rng = RandomGenerator(seed: 21)
         for motion in [MotionKind.left, .bounce, .spin] {
