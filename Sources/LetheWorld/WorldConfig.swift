@@ -45,7 +45,8 @@ public struct WorldConfig: Hashable, Codable, Sendable {
     /// Whether a pair's first-named object always takes the top or left half, as a reader meets
     /// them; false puts it in either half at random (the v1 world). A caption does not say which
     /// object is where, so with random halves a UNet must settle which phrase each half draws on
-    /// its own; reading order settles it by place.
+    /// its own; reading order would let place settle it. (A UNet trained on it scored the same
+    /// and did not pick the convention up; README.)
     public var pairsInReadingOrder = false
     /// Pixels kept free between an object and the frame's edge (and the other object's half).
     public var margin: Float = 1
