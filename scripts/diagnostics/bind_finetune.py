@@ -19,9 +19,8 @@ import shutil
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler, UNet2DConditionModel
 from PIL import Image
-from transformers import CLIPTextModel, CLIPTokenizer
+from video_model import VideoModel
 
 
 def main():
@@ -47,17 +46,11 @@ def main():
     swapped = [f"a {ob[1][0]} {ob[0][1]} and a {ob[0][0]} {ob[1][1]}" if len(ob) == 2 and ob[0][0] != ob[1][0] else None
                for ob in objs]
 
-    tokenizer = CLIPTokenizer.from_pretrained(f"{args.model}/tokenizer")
-    encoder = CLIPTextModel.from_pretrained(f"{args.model}/text_encoder").float()
-    unet = UNet2DConditionModel.from_pretrained(f"{args.model}/unet").float().train()
-    scheduler = DDPMScheduler.from_pretrained(f"{args.model}/scheduler")
+    model = VideoModel(args.model)
+    if model.unet.__class__.__name__ != "UNet2DConditionModel":
+        raise SystemExit(f"{args.model}: expected an image model (UNet2DConditionModel), found {model.unet.__class__.__name__}")
+    unet, scheduler, encode = model.unet.train(), model.scheduler, model.context
     kind = scheduler.config.prediction_type
-
-    def encode(texts):
-        ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length,
-                        truncation=True, return_tensors="pt").input_ids
-        with torch.no_grad():
-            return encoder(ids).last_hidden_state
 
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
     pairs = [i for i, s in enumerate(swapped) if s]

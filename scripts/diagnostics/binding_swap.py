@@ -25,9 +25,8 @@ import random
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler, UNet2DConditionModel
 from PIL import Image
-from transformers import CLIPTextModel, CLIPTokenizer
+from video_model import VideoModel
 
 COLORS = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink"]
 
@@ -65,25 +64,9 @@ def main():
         captions["swapped"].append(f"a {c2} {o1} and a {c1} {o2}")
         captions["wrong"].append(f"a {c3} {o1} and a {c4} {o2}")
 
-    tokenizer = CLIPTokenizer.from_pretrained(f"{args.model}/tokenizer")
-    encoder = CLIPTextModel.from_pretrained(f"{args.model}/text_encoder").float()
-    unet = UNet2DConditionModel.from_pretrained(f"{args.model}/unet").float().eval()
-    scheduler = DDPMScheduler.from_pretrained(f"{args.model}/scheduler")
-    kind = scheduler.config.prediction_type
-    if kind not in ("epsilon", "v_prediction"):
-        raise SystemExit(f"{args.model}: prediction_type {kind} is not supported here")
-    with torch.no_grad():
-        context = {k: encoder(tokenizer(v, padding="max_length", max_length=tokenizer.model_max_length,
-                                        truncation=True, return_tensors="pt").input_ids).last_hidden_state
-                   for k, v in captions.items()}
-
-    def predict_clean(noisy, t, ctx):
-        abar = scheduler.alphas_cumprod[t]
-        with torch.no_grad():
-            out = unet(noisy, torch.full((noisy.shape[0],), t), encoder_hidden_states=ctx).sample
-        if kind == "v_prediction":
-            return abar.sqrt() * noisy - (1 - abar).sqrt() * out
-        return (noisy - (1 - abar).sqrt() * out) / abar.sqrt()
+    model = VideoModel(args.model)
+    if model.unet.__class__.__name__ != "UNet2DConditionModel":
+        raise SystemExit(f"{args.model}: expected an image model (UNet2DConditionModel), found {model.unet.__class__.__name__}")
 
     generator = torch.Generator().manual_seed(args.seed)
     print(f"{args.model}: {len(pairs)} two-object images, {args.draws} noise draws each; x0 mean squared "
@@ -94,11 +77,11 @@ def main():
     for t in [int(s) for s in args.timesteps.split(",")]:
         err = dict.fromkeys(captions, 0.0)
         for _ in range(args.draws):
-            noisy = scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), torch.tensor([t]))
+            noisy = model.scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator), torch.tensor([t]))
             for b in range(0, len(pairs), batch):
                 part = slice(b, b + batch)
-                for k in captions:
-                    err[k] += (predict_clean(noisy[part], t, context[k][part]) - x0[part]).pow(2).sum().item()
+                for k, texts in captions.items():
+                    err[k] += (model.predict_clean(noisy[part], t, texts[part]) - x0[part]).pow(2).sum().item()
         r = err["right"]
         print(f"| {t} | {r / (args.draws * x0.numel()):.5f} | {err['reordered'] / r:.4f} | "
               f"{err['swapped'] / r:.4f} | {err['wrong'] / r:.4f} |", flush=True)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Where an image model puts the two objects of a pair, and whether it keeps their colors apart
-(developer tool; numpy only, runs the release `lethe`).
+(developer tool; numpy and safetensors, runs the release `lethe`).
 
 Draws six two-object prompts with flat colors ("a red star and a blue circle", the same swapped,
 and two more pairs) for seeds 0..N-1 with `lethe generate`, then finds each named color's pixels
@@ -15,13 +15,12 @@ and two more pairs) for seeds 0..N-1 with `lethe generate`, then finds each name
   python3 scripts/diagnostics/pair_placement.py --model models/image --seeds 24 [--guidance 2.0]
 """
 import argparse
-import json
 import os
-import struct
 import subprocess
 import tempfile
 
 import numpy as np
+from safetensors.numpy import load_file
 
 PAIRS = [("red", "star", "blue", "circle"), ("green", "square", "yellow", "heart"), ("red", "cross", "blue", "triangle")]
 INK = {"red": (0.90, 0.10, 0.10), "yellow": (0.95, 0.85, 0.10), "green": (0.10, 0.70, 0.15), "blue": (0.10, 0.25, 0.95)}
@@ -34,15 +33,13 @@ def prompts():
 
 
 def load_single_tensor(path):
-    with open(path, "rb") as f:
-        blob = f.read()
-    n = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + n])
-    (name, meta), = [(k, v) for k, v in header.items() if k != "__metadata__"]
-    start, end = meta["data_offsets"]
-    if meta["dtype"] != "F32":
-        raise SystemExit(f"{path}: expected the float32 tensor `lethe generate` writes, found {meta['dtype']} ({name})")
-    return np.frombuffer(blob[8 + n + start:8 + n + end], dtype=np.float32).reshape(meta["shape"])
+    tensors = load_file(path)
+    if len(tensors) != 1:
+        raise SystemExit(f"{path}: expected the one tensor `lethe generate --out X.safetensors` writes, found {len(tensors)}")
+    tensor = next(iter(tensors.values()))
+    if tensor.dtype != np.float32:
+        raise SystemExit(f"{path}: expected the float32 tensor `lethe generate` writes, found {tensor.dtype}")
+    return tensor
 
 
 def main():

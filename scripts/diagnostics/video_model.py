@@ -1,6 +1,7 @@
-"""A video model folder as the diagnostics use it (developer tool, on diffusers and transformers).
+"""A model folder as the diagnostics use it (developer tool, on diffusers and transformers).
 
-Loads the tokenizer, text encoder, video UNet (UNet3DConditionModel or UNetMotionModel) and noise
+Loads the tokenizer, text encoder, UNet (a video model's UNet3DConditionModel or UNetMotionModel,
+or an image model's UNet2DConditionModel: everything below but `sample` serves both) and noise
 schedule of a Lethe/diffusers folder, and draws noise from the prior the model was trained on: a
 model trained on Lethe's mixed frame noise (PYoCo, `mixed_noise_alpha` in its scheduler config) is
 always fed that prior.
@@ -8,10 +9,11 @@ always fed that prior.
 import json
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, UNet3DConditionModel, UNetMotionModel
+from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel, UNet3DConditionModel, UNetMotionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
-UNET_CLASSES = {"UNet3DConditionModel": UNet3DConditionModel, "UNetMotionModel": UNetMotionModel}
+UNET_CLASSES = {"UNet3DConditionModel": UNet3DConditionModel, "UNetMotionModel": UNetMotionModel,
+                "UNet2DConditionModel": UNet2DConditionModel}
 # The parts of a video UNet that work across frames: UNet3D's temporal attention and convolutions
 # (transformer_in is the first temporal attention), AnimateDiff's motion modules.
 TEMPORAL_PARTS = ("temp_attentions", "transformer_in", "temp_convs", "motion_modules")
@@ -59,8 +61,8 @@ class VideoModel:
     def is_motion(self):
         return isinstance(self.unet, UNetMotionModel)
 
-    def context(self, captions, frames):
-        """The text context for one clip per caption, as the UNet takes it."""
+    def context(self, captions, frames=1):
+        """The text context for one clip (or image) per caption, as the UNet takes it."""
         ids = self.tokenizer(captions, padding="max_length", max_length=self.tokenizer.model_max_length,
                              truncation=True, return_tensors="pt").input_ids
         with torch.no_grad():
