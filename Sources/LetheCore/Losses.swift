@@ -113,3 +113,34 @@ public func binaryCrossEntropyWithLogits(logits: Tensor, targets: Tensor) -> Ten
         return [gx]
     }
 }
+
+extension Tensor {
+    /// mean((self − target)²) per sample of the first axis: shape [B]. A loss that compares one
+    /// sample's error under two conditions (`relativeMarginHinge`) needs the errors one by one.
+    public func perSampleMSE(_ target: Tensor) -> Tensor {
+        precondition(shape == target.shape && rank >= 1, "perSampleMSE: input \(shape) and target \(target.shape) differ")
+        return (self - target).squared().reshaped([shape[0], count / max(shape[0], 1)]).mean(axis: 1)
+    }
+}
+
+/// mean_i max(0, margin − (wrong_i − right_i) / scale_i): asks each sample's error under a wrong
+/// condition (a caption with its colors swapped) to exceed its error under the right one by at
+/// least `margin` of `scale` — the right errors' values, passed as constants, so the margin is
+/// relative without a gradient through the denominator, and a pair already past the margin
+/// contributes nothing. right, wrong: [K]; scale: K positive numbers.
+public func relativeMarginHinge(right: Tensor, wrong: Tensor, scale: [Float], margin: Float) -> Tensor {
+    precondition(right.rank == 1 && right.shape == wrong.shape && right.count > 0 && scale.count == right.count
+                 && scale.allSatisfy { $0 > 0 },
+                 "relativeMarginHinge: right \(right.shape), wrong \(wrong.shape) and \(scale.count) positive scales must agree")
+    let k = right.count, rp = right.pointer, wp = wrong.pointer
+    let slack = (0..<k).map { i in Double(margin) - (Double(wp[i]) - Double(rp[i])) / Double(scale[i]) }
+    let out = Tensor.scalar(Float(slack.reduce(0) { $0 + max($1, 0) } / Double(k)))
+    return Autograd.record(out, "relative_margin_hinge", inputs: [right, wrong]) { g in
+        let gr = Tensor.zeros([k]), gw = Tensor.zeros([k])
+        for i in 0..<k where slack[i] > 0 {
+            gr.pointer[i] = g.item / (Float(k) * scale[i])
+            gw.pointer[i] = -gr.pointer[i]
+        }
+        return [right.requiresGrad ? gr : nil, wrong.requiresGrad ? gw : nil]
+    }
+}

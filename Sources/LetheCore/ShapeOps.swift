@@ -102,6 +102,26 @@ extension Tensor {
         }
     }
 
+    /// The entries `indices` of the first axis, in that order, repeats allowed (`x[indices]`),
+    /// copied; the gradient adds back into each entry as often as it was taken.
+    public func rows(_ indices: [Int]) -> Tensor {
+        precondition(rank >= 1 && indices.allSatisfy { (0..<shape[0]).contains($0) },
+                     "rows: indices \(indices) out of bounds for shape \(shape)")
+        let inner = count / max(shape[0], 1)
+        var outShape = shape
+        outShape[0] = indices.count
+        let out = Tensor(uninitializedShape: outShape)
+        for (r, i) in indices.enumerated() { (out.pointer + r * inner).update(from: pointer + i * inner, count: inner) }
+        let inShape = shape
+        return Autograd.record(out, "rows", inputs: [self]) { g in
+            let gx = Tensor.zeros(inShape)
+            for (r, i) in indices.enumerated() {
+                for j in 0..<inner { gx.pointer[i * inner + j] += g.pointer[r * inner + j] }
+            }
+            return [gx]
+        }
+    }
+
     /// Tensors joined along `axis` (`torch.cat`); all other dimensions must agree.
     public static func concatenate(_ tensors: [Tensor], axis: Int) -> Tensor {
         precondition(!tensors.isEmpty, "concatenate: no tensors")

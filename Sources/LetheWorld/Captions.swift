@@ -60,8 +60,9 @@ public struct CaptionWriter: Sendable {
             }
             let verb = mode == .clip && rng.nextFloat() < options.motionRate
                 ? trainPhrasing(catalog.concepts.concept(motion), &rng) : nil
-            guard let entry = compose(template, wordings, motion: verb.map { (motion, $0) }, id: "train", recordingWords: true),
+            guard var entry = compose(template, wordings, motion: verb.map { (motion, $0) }, id: "train", recordingWords: true),
                   !excluded.contains(CaptionText.normalized(entry.prompt)) else { continue }
+            entry.colorSwappedPrompt = colorSwapped(template, wordings, motion: verb.map { (motion, $0) })
             return entry
         }
         let plain = spec.objects.map {
@@ -70,6 +71,19 @@ public struct CaptionWriter: Sendable {
         let template = templates.first { $0.id.hasSuffix(".bare") || $0.id.hasSuffix(".pair") } ?? templates[0]
         let verb = mode == .clip ? (motion, catalog.concepts.concept(motion).trainPhrasings[0]) : nil
         return compose(template, plain, motion: verb, id: "train", recordingWords: true)!
+    }
+
+    /// `template` filled with the two objects' color phrasings exchanged; nil unless both objects
+    /// name a color and the colors differ, or when that caption is too long, awkward or excluded
+    /// (an eval prompt must not appear in training, even as a negative).
+    private func colorSwapped(_ template: CaptionTemplate, _ objects: [ObjectWording], motion: (MotionKind, Phrasing)?) -> String? {
+        guard objects.count == 2, let a = objects[0].color, let b = objects[1].color, a.0 != b.0 else { return nil }
+        var swapped = objects
+        swapped[0].color = b
+        swapped[1].color = a
+        guard let entry = compose(template, swapped, motion: motion, id: "train"),
+              !excluded.contains(CaptionText.normalized(entry.prompt)) else { return nil }
+        return entry.prompt
     }
 
     /// Fills `template`; nil when the caption breaks the length limit or stacks two modifier

@@ -24,7 +24,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "mixed_noise_alpha", "noisy_end_weight_cap", "motions", "two_object_probability", "pairs_in_reading_order", "prediction_type",
         "timestep_spacing", "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
-        "grounding_loss_weight",
+        "grounding_loss_weight", "binding_loss_weight", "binding_margin", "binding_timestep_range",
     ]
 
     /// "image" (text encoder + UNet2DConditionModel from scratch) or "video" (a video UNet made
@@ -128,6 +128,19 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// phrase-trained one: the attention learns where objects are, the objects drawn do not get
     /// better (README). nil: off.
     public var groundingLossWeight: Float?
+    /// Adds a hinge asking the UNet to keep each color to its object, times this weight: for
+    /// every two-object sample whose caption names two different colors, the loss under the
+    /// same caption with the colors exchanged between the objects must exceed the loss under
+    /// the right caption by `binding_margin` of it (`relativeMarginHinge`), at timesteps drawn
+    /// from `binding_timestep_range`. The shipped models read a pair's colors as a bag of words
+    /// (scripts/diagnostics/binding_swap.py); the plain loss gives almost no gradient toward
+    /// binding. nil: off.
+    public var bindingLossWeight: Float?
+    /// The relative margin of the binding hinge; nil: 0.05.
+    public var bindingMargin: Float?
+    /// Timesteps [lo, hi) of the binding hinge's samples; nil: [300, 900), where the noisy image
+    /// shows where each object and color is but not yet its shape, so binding can pay off.
+    public var bindingTimestepRange: [Int]?
 
     enum CodingKeys: String, CodingKey {
         case kind, steps, batchSize = "batch_size", lr, finalLr = "final_lr", warmupSteps = "warmup_steps"
@@ -144,7 +157,8 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
         case normNumGroups = "norm_num_groups", betaSchedule = "beta_schedule"
-        case groundingLossWeight = "grounding_loss_weight"
+        case groundingLossWeight = "grounding_loss_weight", bindingLossWeight = "binding_loss_weight"
+        case bindingMargin = "binding_margin", bindingTimestepRange = "binding_timestep_range"
     }
 
     public var isVideo: Bool { kind == "video" }
@@ -212,6 +226,19 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         }
         if let g = groundingLossWeight, !(g > 0 && g.isFinite) {
             throw bad("grounding_loss_weight", "expected a positive number, found \(g)")
+        }
+        if let w = bindingLossWeight, !(w > 0 && w.isFinite) {
+            throw bad("binding_loss_weight", "expected a positive number, found \(w)")
+        }
+        if let m = bindingMargin {
+            guard bindingLossWeight != nil else { throw bad("binding_margin", "sets the binding hinge's margin; give binding_loss_weight too") }
+            guard m > 0 && m.isFinite else { throw bad("binding_margin", "expected a positive number, found \(m)") }
+        }
+        if let r = bindingTimestepRange {
+            guard bindingLossWeight != nil else { throw bad("binding_timestep_range", "sets the binding hinge's timesteps; give binding_loss_weight too") }
+            guard r.count == 2, r[0] >= 0, r[0] < r[1] else {
+                throw bad("binding_timestep_range", "expected [lo, hi] with 0 <= lo < hi, found \(r)")
+            }
         }
         if let r = timestepRange {
             guard r.count == 2, r[0] >= 0, r[0] < r[1] else {
@@ -282,6 +309,9 @@ public final class DiffusionTraining {
     private let schedule: DDPMScheduler
     /// The token grounding loss of the last step (unweighted), when the recipe asks for it.
     public private(set) var lastGroundingLoss: Float?
+    /// The binding hinge's mean relative gap of the last step, (swapped − right) / right: how much
+    /// worse the UNet does when the colors change objects. nil when the step had no such pair.
+    public private(set) var lastBindingGap: Float?
 
     /// `baseDirectory` resolves the recipe's relative paths (the repository root for committed recipes).
     public init(recipe: DiffusionTrainingRecipe, baseDirectory: URL) throws {
@@ -426,17 +456,18 @@ public final class DiffusionTraining {
         let run = TrainingRun(parameters: parameters, optimizer: optimizer, ema: ema, options: options,
                               metadata: ["lethe.recipe": recipe.fingerprint])
         run.log = log
-        var groundingWindow: [Float] = []
+        var windows = ["grounding loss": [Float](), "binding gap": []]
         let result = try run.run { i, rng in
             optimizer.learningRate = recipe.learningRate(step: i)
             let loss = try self.loss(step: i, rng: &rng)
-            if let g = self.lastGroundingLoss {
-                // The step line's loss is the sum; the grounding term alone shows whether words find their objects.
-                groundingWindow.append(g)
-                if groundingWindow.count == 25 {
-                    self.log(String(format: "train %@: grounding loss %.4f (mean of steps %d-%d, unweighted)", recipe.kind,
-                                    groundingWindow.reduce(0, +) / 25, i - 23, i + 1))
-                    groundingWindow.removeAll()
+            // The step line's loss is the sum; each term alone shows whether it is being learned.
+            for (name, value) in [("grounding loss", self.lastGroundingLoss), ("binding gap", self.lastBindingGap)] {
+                guard let value else { continue }
+                windows[name, default: []].append(value)
+                if windows[name]!.count == 25 {
+                    self.log(String(format: "train %@: %@ %.4f (mean of the last 25 steps with one, to step %d)", recipe.kind,
+                                    name, windows[name]!.reduce(0, +) / 25, i + 1))
+                    windows[name] = []
                 }
             }
             loss.backward()
@@ -470,51 +501,99 @@ public final class DiffusionTraining {
         try writeAtomically(to: url) { try data.write(to: $0) }
     }
 
-    /// The denoising loss of training batch `step`: the error of the predicted ε (or v).
+    /// The loss of training batch `step`: the error of the predicted ε (or v), plus the grounding
+    /// and binding terms when the recipe asks for them.
     public func loss(step: Int, rng: inout RandomGenerator) throws -> Tensor {
         let batch = dataset.batch(step, size: recipe.batchSize, mode: recipe.isVideo ? .clip : .image,
                                   coverage: recipe.groundingLossWeight != nil)
         let captions = batch.captions.map { rng.nextFloat() < recipe.captionDropout ? "" : $0 }
-        let ids = model.tokenizer(captions)
-        let context: Tensor
-        if recipe.isVideo || recipe.trainParameters == "unet" {
-            context = try Autograd.inference { try model.textEncoder(ids).lastHiddenState }
-        } else {
-            context = try model.textEncoder(ids).lastHiddenState
-        }
+        let context = try encode(captions)
         let x0 = batch.pixels
-        let n = recipe.batchSize, perSample = x0.count / n
+        let n = recipe.batchSize
         let noise = model.drawNoise(x0.shape, rng: &rng)
         let steps = schedule.alphasCumprod.count
         let lo = min(recipe.timestepRange?[0] ?? 0, steps - 1), hi = min(recipe.timestepRange?[1] ?? steps, steps)
         let timesteps = (0..<n).map { _ in lo + rng.nextInt(max(hi - lo, 1)) }
-        let noisy = Tensor(uninitializedShape: x0.shape)
-        for b in 0..<n {
-            let abar = schedule.alphasCumprod[timesteps[b]]
-            let a = abar.squareRoot(), s = (1 - abar).squareRoot()
-            let base = b * perSample
-            for j in base..<(base + perSample) { noisy.pointer[j] = a * x0.pointer[j] + s * noise.pointer[j] }
-        }
         let kind = model.schedulerConfig.predictionType
-        let target: Tensor
-        switch kind {
-        case .epsilon: target = noise
-        case .vPrediction: target = schedule.getVelocity(sample: x0, noise: noise, timesteps: timesteps)
-        case .sample: target = x0
-        }
         let recorder = recipe.groundingLossWeight != nil ? AttentionMapRecorder.attach(to: model.unet) : nil
         defer { if recorder != nil { AttentionMapRecorder.detach(from: model.unet) } }
-        let prediction = model.unet.predict(sample: noisy, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)
-        let denoising = recipe.weightsLoss
+        let prediction = model.unet.predict(sample: noised(x0, noise, timesteps), timesteps: timesteps.map(Float.init),
+                                            encoderHiddenStates: context)
+        let target = self.target(x0, noise, timesteps)
+        var total = recipe.weightsLoss
             ? prediction.weightedMSELoss(target, sampleWeights: timesteps.map {
                 recipe.lossWeight(alphaCumprod: schedule.alphasCumprod[$0], prediction: kind)
             })
             : prediction.mseLoss(target)
-        guard let weight = recipe.groundingLossWeight, let recorder, let coverage = batch.coverage else { return denoising }
-        let grounding = TokenGrounding(prompts: batch.prompts, captioned: captions.map { !$0.isEmpty },
-                                       tokenizer: model.tokenizer, coverage: coverage)
-        guard let loss = grounding.loss(maps: recorder.maps) else { return denoising }
-        lastGroundingLoss = loss.item
-        return denoising + loss * weight
+        if let weight = recipe.groundingLossWeight, let recorder, let coverage = batch.coverage {
+            let grounding = TokenGrounding(prompts: batch.prompts, captioned: captions.map { !$0.isEmpty },
+                                           tokenizer: model.tokenizer, coverage: coverage)
+            if let loss = grounding.loss(maps: recorder.maps) {
+                lastGroundingLoss = loss.item
+                total = total + loss * weight
+            }
+        }
+        if let weight = recipe.bindingLossWeight {
+            lastBindingGap = nil
+            if let hinge = try bindingHinge(batch, captions: captions, x0: x0, noise: noise, rng: &rng) {
+                total = total + hinge * weight
+            }
+        }
+        return total
+    }
+
+    /// The binding hinge of a batch (`binding_loss_weight`). Each sample whose caption names two
+    /// different colors (and was not dropped) is noised again, with its own noise, at a timestep
+    /// from `binding_timestep_range`, and predicted under its caption and under the same caption
+    /// with the colors exchanged, in one UNet call. nil when the batch has no such sample.
+    private func bindingHinge(_ batch: WorldBatch, captions: [String], x0: Tensor, noise: Tensor,
+                              rng: inout RandomGenerator) throws -> Tensor? {
+        let pairs = batch.prompts.indices.filter { !captions[$0].isEmpty && batch.prompts[$0].colorSwappedPrompt != nil }
+        guard !pairs.isEmpty else { return nil }
+        let range = recipe.bindingTimestepRange ?? [300, 900], steps = schedule.alphasCumprod.count
+        let lo = min(range[0], steps - 1), hi = min(range[1], steps)
+        let timesteps = pairs.map { _ in lo + rng.nextInt(max(hi - lo, 1)) }
+        let clean = x0.rows(pairs), eps = noise.rows(pairs)
+        let noisy = noised(clean, eps, timesteps)
+        let target = self.target(clean, eps, timesteps)
+        let context = try encode(pairs.map { captions[$0] } + pairs.map { batch.prompts[$0].colorSwappedPrompt! })
+        let prediction = model.unet.predict(sample: Tensor.concatenate([noisy, noisy], axis: 0),
+                                            timesteps: (timesteps + timesteps).map(Float.init), encoderHiddenStates: context)
+        let errors = prediction.perSampleMSE(Tensor.concatenate([target, target], axis: 0))
+        let k = pairs.count
+        let right = errors.slice(axis: 0, range: 0..<k), wrong = errors.slice(axis: 0, range: k..<(2 * k))
+        let scale = (0..<k).map { max(right[flat: $0], 1e-8) }
+        lastBindingGap = (0..<k).map { (wrong[flat: $0] - right[flat: $0]) / scale[$0] }.reduce(0, +) / Float(k)
+        return relativeMarginHinge(right: right, wrong: wrong, scale: scale, margin: recipe.bindingMargin ?? 0.05)
+    }
+
+    /// The text encoder's states for `captions`; gradients reach it only when the recipe trains it.
+    private func encode(_ captions: [String]) throws -> Tensor {
+        let ids = model.tokenizer(captions)
+        if recipe.isVideo || recipe.trainParameters == "unet" {
+            return try Autograd.inference { try model.textEncoder(ids).lastHiddenState }
+        }
+        return try model.textEncoder(ids).lastHiddenState
+    }
+
+    /// √ᾱ_t·x₀ + √(1−ᾱ_t)·ε, one timestep per sample of the first axis.
+    private func noised(_ x0: Tensor, _ noise: Tensor, _ timesteps: [Int]) -> Tensor {
+        let perSample = x0.count / timesteps.count
+        let noisy = Tensor(uninitializedShape: x0.shape)
+        for (b, t) in timesteps.enumerated() {
+            let abar = schedule.alphasCumprod[t]
+            let a = abar.squareRoot(), s = (1 - abar).squareRoot()
+            for j in (b * perSample)..<((b + 1) * perSample) { noisy.pointer[j] = a * x0.pointer[j] + s * noise.pointer[j] }
+        }
+        return noisy
+    }
+
+    /// What the UNet learns to predict for these samples: ε, v or x₀.
+    private func target(_ x0: Tensor, _ noise: Tensor, _ timesteps: [Int]) -> Tensor {
+        switch model.schedulerConfig.predictionType {
+        case .epsilon: noise
+        case .vPrediction: schedule.getVelocity(sample: x0, noise: noise, timesteps: timesteps)
+        case .sample: x0
+        }
     }
 }

@@ -81,6 +81,10 @@ public struct PromptEntry: Hashable, Codable, Sendable {
     /// space-separated words; known for captions the writer composed (a training loss on where
     /// those words attend), empty for prompts read from a file. Not part of the JSON form.
     public var objectWords: [Range<Int>] = []
+    /// The same caption with the two objects' colors exchanged (same template and phrasings),
+    /// when both colors are named and differ: the negative of a binding loss. Training captions
+    /// only; not part of the JSON form.
+    public var colorSwappedPrompt: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, prompt, kind, object, color, style, motion, phrasing, phrasings, second, template

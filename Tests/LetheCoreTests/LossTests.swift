@@ -39,6 +39,33 @@ final class LossTests: XCTestCase {
         assertGradientsMatch([x, t]) { $0[0].weightedMSELoss($0[1], sampleWeights: [0.3, 1.7]) }
     }
 
+    func testPerSampleMSEIsEachSamplesMeanSquaredError() {
+        let x = Tensor(shape: [2, 2], data: [1, 2, 3, 4])
+        let t = Tensor(shape: [2, 2], data: [0, 2, 5, 3])
+        assertClose(x.perSampleMSE(t), [0.5, 2.5])
+        assertGradientsMatch([randomTensor([3, 2, 2], seed: 15), randomTensor([3, 2, 2], seed: 16)]) { $0[0].perSampleMSE($0[1]) }
+    }
+
+    func testRelativeMarginHingeCountsOnlyPairsShortOfTheMargin() {
+        let right = Tensor(shape: [3], data: [1, 2, 4])
+        let wrong = Tensor(shape: [3], data: [1.02, 2.4, 3])
+        // slack: 0.05 − 0.02 = 0.03; 0.05 − 0.2 < 0 (past the margin); 0.05 + 0.25 = 0.3
+        let h = relativeMarginHinge(right: right, wrong: wrong, scale: [1, 2, 4], margin: 0.05)
+        XCTAssertEqual(h.item, (0.03 + 0.3) / 3, accuracy: 1e-6)
+    }
+
+    func testRelativeMarginHingeGradients() {
+        // Errors of the right and wrong conditions, and the scales they are measured against; the
+        // points are kept away from the hinge's kink so central differences are exact.
+        let right = Tensor(shape: [4], data: [0.5, 1.0, 2.0, 0.8])
+        let wrong = Tensor(shape: [4], data: [0.3, 1.01, 3.0, 0.7])
+        right.requiresGrad = true
+        wrong.requiresGrad = true
+        assertGradientsMatch([right, wrong], eps: 1e-3) {
+            relativeMarginHinge(right: $0[0], wrong: $0[1], scale: [0.5, 1.0, 2.0, 0.8], margin: 0.05)
+        }
+    }
+
     func testCrossEntropyMatchesLogSoftmax() {
         let logits = randomTensor([4, 5], seed: 4, requiresGrad: false, scale: 2)
         let labels = [0, 3, 4, 3]

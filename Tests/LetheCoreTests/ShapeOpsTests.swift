@@ -46,6 +46,15 @@ final class ShapeOpsTests: XCTestCase {
         XCTAssertEqual(randomTensor([6], seed: 4).chunked(4, axis: 0).map(\.shape), [[2], [2], [2]])
     }
 
+    func testRowsGathersTheFirstAxisAndAddsGradientsBack() {
+        let x = Tensor(shape: [3, 2], data: [0, 1, 2, 3, 4, 5])
+        let picked = x.rows([2, 0, 2])
+        XCTAssertEqual(picked.shape, [3, 2])
+        assertClose(picked, [4, 5, 0, 1, 4, 5])
+        // Row 2, taken twice, collects both gradients; row 1, never taken, gets none.
+        assertGradientsMatch([randomTensor([3, 2, 2], seed: 6)]) { $0[0].rows([2, 0, 2]) }
+    }
+
     func testShapeOpGradients() {
         let x = randomTensor([2, 3, 4], seed: 5)
         assertGradientsMatch([x]) { $0[0].permuted([1, 2, 0]) }

@@ -147,6 +147,35 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         XCTAssertEqual(grounded, plain + 0.5 * grounding, accuracy: 1e-5)
     }
 
+    func testBindingKeysAreCheckedAndAddTheHinge() throws {
+        let keyed = try recipe("binding_loss_weight: 1\nbinding_margin: 0.1\nbinding_timestep_range: [200, 800]")
+        XCTAssertEqual(keyed.bindingLossWeight, 1)
+        XCTAssertEqual(keyed.bindingMargin, 0.1)
+        XCTAssertEqual(keyed.bindingTimestepRange, [200, 800])
+        for (bad, key) in [("binding_loss_weight: 0", "binding_loss_weight"), ("binding_margin: 0.1", "binding_margin"),
+                           ("binding_loss_weight: 1\nbinding_margin: -1", "binding_margin"),
+                           ("binding_loss_weight: 1\nbinding_timestep_range: [900, 300]", "binding_timestep_range")] {
+            XCTAssertThrowsError(try recipe(bad)) { XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains(key), "\($0)") }
+        }
+        // Every training image a pair: a tiny model's step loss is the same denoising loss (same
+        // data and noise) plus the weighted hinge. With a margin no pair reaches, every pair
+        // counts, and the hinge is the margin less the mean relative gap the step reports.
+        func stepLoss(_ key: String) throws -> (Float, Float?) {
+            var r = try recipe("two_object_probability: 1\n" + key, head: tinyImageHead, file: "i.yaml")
+            r.batchSize = 6
+            let training = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
+            var rng = RandomGenerator(seed: 1)
+            let loss = try Autograd.inference { try training.loss(step: 0, rng: &rng) }
+            return (loss.item, training.lastBindingGap)
+        }
+        let (plain, none) = try stepLoss("")
+        let (bound, g) = try stepLoss("binding_loss_weight: 0.5\nbinding_margin: 10")
+        XCTAssertNil(none)
+        let gap = try XCTUnwrap(g)
+        XCTAssertTrue(abs(gap) < 1 && gap != 0, "\(gap)")
+        XCTAssertEqual(bound, plain + 0.5 * (10 - gap), accuracy: 1e-4)
+    }
+
     func testNoisyEndWeightCapMustBeAtLeastOne() throws {
         XCTAssertNotEqual(try recipe("noisy_end_weight_cap: 10").fingerprint, try recipe("").fingerprint)
         for bad in ["0.5", "-1", ".inf"] {

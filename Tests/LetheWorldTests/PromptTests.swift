@@ -131,6 +131,36 @@ final class CaptionTests: XCTestCase {
         XCTAssertGreaterThan(distinct.count, 2500, "training captions should rarely repeat")
     }
 
+    func testColorSwappedCaptionsExchangeThePairsColorsAndNothingElse() {
+        func contentWords(_ text: String) -> [String] { CaptionText.words(text).filter { $0 != "a" && $0 != "an" }.sorted() }
+        var swappedCount = 0, keywordChecked = 0, eligibleMissing = 0
+        for (spec, entry) in WorldFixtures.trainCaptions(count: 800, mode: .image, seed: 23) {
+            let objects = entry.objects
+            let eligible = spec.objects.count == 2 && objects[0].color != nil && objects[1].color != nil
+                && objects[0].color != objects[1].color
+            guard let swapped = entry.colorSwappedPrompt else {
+                if eligible { eligibleMissing += 1 }  // an awkward, too long or excluded swap
+                continue
+            }
+            swappedCount += 1
+            XCTAssertTrue(eligible, "'\(entry.prompt)' should have no swapped caption")
+            XCTAssertNotEqual(swapped, entry.prompt)
+            XCTAssertEqual(contentWords(swapped), contentWords(entry.prompt), "'\(swapped)' is not '\(entry.prompt)' rearranged")
+            XCTAssertFalse(WorldFixtures.exclusions.contains(CaptionText.normalized(swapped)))
+            if objects[0].phrasings.color == .keyword && objects[1].phrasings.color == .keyword {
+                let c1 = objects[0].color!.rawValue, c2 = objects[1].color!.rawValue
+                let before = CaptionText.words(entry.prompt), after = CaptionText.words(swapped)
+                XCTAssertLessThan(before.firstIndex(of: c1)!, before.firstIndex(of: c2)!, entry.prompt)
+                XCTAssertLessThan(after.firstIndex(of: c2)!, after.firstIndex(of: c1)!, "'\(swapped)' keeps the colors in place")
+                keywordChecked += 1
+            }
+        }
+        // About 30% pairs, 85% of objects with a color named, 7 in 8 pairs of different colors.
+        XCTAssertGreaterThan(swappedCount, 100)
+        XCTAssertGreaterThan(keywordChecked, 5)
+        XCTAssertLessThan(eligibleMissing, swappedCount / 4, "most pairs of named, different colors should have a swap")
+    }
+
     func testExcludedPromptsAreNeverWritten() {
         // The same draws with the first run's captions excluded produce none of them.
         let first = WorldFixtures.trainCaptions(count: 300, mode: .image, seed: 8, excluded: [])

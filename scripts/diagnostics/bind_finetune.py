@@ -3,14 +3,16 @@
 (developer tool; torch + diffusers)
 
 Fine-tunes the UNet of a model folder on ground-truth renders with its usual loss (ε or v, min-SNR
-is not used here) plus a hinge on two-object images of different colors: the loss with the colors
-swapped between the objects ("a C2 O1 and a C1 O2") should be at least `--margin` (relative) above
-the loss with the right caption ("a C1 O1 and a C2 O2"). Captions are keyword-only ("a C O", "a C1
-O1 and a C2 O2"). Saves the model folder with the new UNet (float32) for binding_swap.py and
-`lethe generate`. A probe of what the architecture can learn, not a training recipe.
+weighted, on the renders' own captions) plus a hinge on two-object images of different colors: the
+loss with the colors swapped between the objects ("a C2 O1 and a C1 O2") should be at least
+`--margin` (relative) above the loss with the right caption ("a C1 O1 and a C2 O2"), at timesteps
+where binding can pay off. Half of every batch is such pairs. `--hinge-weight 0` is the control:
+the same batches and loss without the hinge (the swap gap is still measured and printed). Saves the
+model folder with the new UNet (float32) for binding_swap.py, `lethe generate` and `lethe eval`.
+A probe of what the architecture can learn, not a training recipe.
 
-  lethe world render --count 3000 --seed 906 --mode image --scale 1 --out out/bind-train
-  python3 scripts/diagnostics/bind_finetune.py --model models/image --images out/bind-train --out out/bind-ft
+  lethe world render --count 6000 --seed 906 --mode image --scale 1 --out out/bind-train
+  python3 scripts/diagnostics/bind_finetune.py --model models/image --images out/bind-train --out out/bind-ft --steps 900
   python3 scripts/diagnostics/binding_swap.py --model out/bind-ft --images out/bind-gt
 """
 import argparse
@@ -23,6 +25,20 @@ from PIL import Image
 from video_model import VideoModel
 
 
+def per_sample_error(unet, scheduler, kind, x, noise, t, context):
+    """The diffusion loss of each sample: ε or v, mean squared over pixels."""
+    noisy = scheduler.add_noise(x, noise, t)
+    target = noise if kind == "epsilon" else scheduler.get_velocity(x, noise, t)
+    return (unet(noisy, t, encoder_hidden_states=context).sample - target).pow(2).mean(dim=(1, 2, 3))
+
+
+def min_snr_weight(scheduler, kind, t, gamma):
+    """Min-SNR-γ weights (Hang et al. 2023), as the shipped recipes train (`snr_gamma`)."""
+    a = scheduler.alphas_cumprod[t]
+    snr = a / (1 - a)
+    return torch.clamp(snr, max=gamma) / (snr if kind == "epsilon" else snr + 1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -33,6 +49,13 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--hinge-weight", type=float, default=1.0, help="0: the control, plain fine-tuning")
     ap.add_argument("--margin", type=float, default=0.05)
+    ap.add_argument("--hinge-t", type=int, nargs=2, default=[300, 900], metavar=("MIN", "MAX"),
+                    help="draw the hinge samples' timesteps from [MIN, MAX): binding can only pay off where the "
+                         "noisy image shows where each object is but not yet its shape")
+    ap.add_argument("--main-captions", choices=["keyword", "world"], default="world",
+                    help="captions of the usual loss: keyword-only, or the renders' own (synonyms, styles), so "
+                         "the fine-tune stays on the training distribution; the hinge always uses keyword ones")
+    ap.add_argument("--snr-gamma", type=float, default=5.0, help="min-SNR weighting of the usual loss; 0: none")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -43,6 +66,7 @@ def main():
                                 / 127.5 - 1 for r in rows])).permute(0, 3, 1, 2)
     objs = [[(o["color"], o["object"]) for o in r["labels"]["objects"]] for r in rows]
     right = [" and ".join(f"a {c} {o}" for c, o in ob) for ob in objs]
+    main_caption = [r["caption"] for r in rows] if args.main_captions == "world" else right
     swapped = [f"a {ob[1][0]} {ob[0][1]} and a {ob[0][0]} {ob[1][1]}" if len(ob) == 2 and ob[0][0] != ob[1][0] else None
                for ob in objs]
 
@@ -54,6 +78,7 @@ def main():
 
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
     pairs = [i for i, s in enumerate(swapped) if s]
+    recent = []
     for step in range(args.steps):
         idx = torch.randint(len(rows), (args.batch,)).tolist()
         # Half of every batch is pairs of different colors, so the hinge always has samples.
@@ -61,26 +86,30 @@ def main():
         x = x0[idx]
         noise = torch.randn_like(x)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(idx),))
-        noisy = scheduler.add_noise(x, noise, t)
-        target = noise if kind == "epsilon" else scheduler.get_velocity(x, noise, t)
-        def per(out, part=slice(None)):
-            return (out - target[part]).pow(2).mean(dim=(1, 2, 3))
-
-        e_right = per(unet(noisy, t, encoder_hidden_states=encode([right[i] for i in idx])).sample)
-        loss = e_right.mean()
-        hinge = torch.tensor(0.0)
-        if args.hinge_weight > 0:
-            h = slice(0, args.batch // 2)
-            e_swap = per(unet(noisy[h], t[h], encoder_hidden_states=encode([swapped[i] for i in idx[h]])).sample, h)
-            gap = (e_swap - e_right[h]) / e_right[h].detach()
+        e_right = per_sample_error(unet, scheduler, kind, x, noise, t, encode([main_caption[i] for i in idx]))
+        weight = min_snr_weight(scheduler, kind, t, args.snr_gamma) if args.snr_gamma > 0 else torch.ones_like(e_right)
+        loss = (weight * e_right).mean()
+        # The swap gap is measured in the control too (without gradients), so the two runs compare.
+        h = idx[: args.batch // 2]
+        th = torch.randint(args.hinge_t[0], args.hinge_t[1], (len(h),))
+        xh, nh = x[: len(h)], noise[: len(h)]
+        with torch.set_grad_enabled(args.hinge_weight > 0):
+            e_kw = per_sample_error(unet, scheduler, kind, xh, nh, th, encode([right[i] for i in h]))
+            e_swap = per_sample_error(unet, scheduler, kind, xh, nh, th, encode([swapped[i] for i in h]))
+            gap = (e_swap - e_kw) / e_kw.detach()
             hinge = torch.relu(args.margin - gap).mean()
+        if args.hinge_weight > 0:
             loss = loss + args.hinge_weight * hinge
+        recent.append((e_right.mean().item(), gap.mean().item(), hinge.item()))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         opt.step()
-        if step % 25 == 0 or step == args.steps - 1:
-            print(f"step {step}: loss {e_right.mean().item():.5f}, hinge {hinge.item():.4f}", flush=True)
+        if (step + 1) % 25 == 0 or step == args.steps - 1:
+            l, g, hh = np.mean(recent, axis=0)
+            print(f"step {step + 1}/{args.steps}: loss {l:.5f}, swap gap {g:+.4f}, hinge {hh:.4f} "
+                  f"(means of the last {len(recent)} steps)", flush=True)
+            recent = []
     shutil.copytree(args.model, args.out, dirs_exist_ok=True)
     unet.eval().save_pretrained(f"{args.out}/unet")
 
