@@ -122,6 +122,17 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         XCTAssertEqual(try twoObjectShare("two_object_probability: 0"), 0)
     }
 
+    /// A tiny image model's loss on training batch 0 (6 samples, fixed noise) with `keys` added
+    /// to its recipe, and what the step reported through `reported`.
+    func tinyStepLoss(_ keys: String, _ reported: KeyPath<DiffusionTraining, Float?>) throws -> (Float, Float?) {
+        var r = try recipe(keys, head: tinyImageHead, file: "i.yaml")
+        r.batchSize = 6
+        let training = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
+        var rng = RandomGenerator(seed: 1)
+        let loss = try Autograd.inference { try training.loss(step: 0, rng: &rng) }
+        return (loss.item, training[keyPath: reported])
+    }
+
     func testGroundingLossWeightIsPositiveAndAddsTheTokenLoss() throws {
         XCTAssertEqual(try recipe("grounding_loss_weight: 0.01").groundingLossWeight, 0.01)
         for bad in ["0", "-1"] {
@@ -131,16 +142,8 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         }
         // With the key, a tiny model's step loss is the denoising loss (the same
         // data and noise) plus the weighted grounding loss it reports.
-        func stepLoss(_ key: String) throws -> (Float, Float?) {
-            var r = try recipe(key, head: tinyImageHead, file: "i.yaml")
-            r.batchSize = 6
-            let training = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
-            var rng = RandomGenerator(seed: 1)
-            let loss = try Autograd.inference { try training.loss(step: 0, rng: &rng) }
-            return (loss.item, training.lastGroundingLoss)
-        }
-        let (plain, none) = try stepLoss("")
-        let (grounded, g) = try stepLoss("grounding_loss_weight: 0.5")
+        let (plain, none) = try tinyStepLoss("", \.lastGroundingLoss)
+        let (grounded, g) = try tinyStepLoss("grounding_loss_weight: 0.5", \.lastGroundingLoss)
         XCTAssertNil(none)
         let grounding = try XCTUnwrap(g)
         XCTAssertTrue(grounding > 0 && grounding < 1, "\(grounding)")
@@ -160,16 +163,8 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         // Every training image a pair: a tiny model's step loss is the same denoising loss (same
         // data and noise) plus the weighted hinge. With a margin no pair reaches, every pair
         // counts, and the hinge is the margin less the mean relative gap the step reports.
-        func stepLoss(_ key: String) throws -> (Float, Float?) {
-            var r = try recipe("two_object_probability: 1\n" + key, head: tinyImageHead, file: "i.yaml")
-            r.batchSize = 6
-            let training = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
-            var rng = RandomGenerator(seed: 1)
-            let loss = try Autograd.inference { try training.loss(step: 0, rng: &rng) }
-            return (loss.item, training.lastBindingGap)
-        }
-        let (plain, none) = try stepLoss("")
-        let (bound, g) = try stepLoss("binding_loss_weight: 0.5\nbinding_margin: 10")
+        let (plain, none) = try tinyStepLoss("two_object_probability: 1", \.lastBindingGap)
+        let (bound, g) = try tinyStepLoss("two_object_probability: 1\nbinding_loss_weight: 0.5\nbinding_margin: 10", \.lastBindingGap)
         XCTAssertNil(none)
         let gap = try XCTUnwrap(g)
         XCTAssertTrue(abs(gap) < 1 && gap != 0, "\(gap)")
