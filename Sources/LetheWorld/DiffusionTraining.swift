@@ -511,14 +511,13 @@ public final class DiffusionTraining {
         let x0 = batch.pixels
         let n = recipe.batchSize
         let noise = model.drawNoise(x0.shape, rng: &rng)
-        let steps = schedule.alphasCumprod.count
-        let lo = min(recipe.timestepRange?[0] ?? 0, steps - 1), hi = min(recipe.timestepRange?[1] ?? steps, steps)
-        let timesteps = (0..<n).map { _ in lo + rng.nextInt(max(hi - lo, 1)) }
+        let timesteps = drawTimesteps(n, from: recipe.timestepRange ?? [0, schedule.alphasCumprod.count], rng: &rng)
         let kind = model.schedulerConfig.predictionType
+        // Only this call's maps are graded; the binding hinge's UNet call below is not recorded.
         let recorder = recipe.groundingLossWeight != nil ? AttentionMapRecorder.attach(to: model.unet) : nil
-        defer { if recorder != nil { AttentionMapRecorder.detach(from: model.unet) } }
-        let prediction = model.unet.predict(sample: noised(x0, noise, timesteps), timesteps: timesteps.map(Float.init),
-                                            encoderHiddenStates: context)
+        let prediction = model.unet.predict(sample: schedule.addNoise(original: x0, noise: noise, timesteps: timesteps),
+                                            timesteps: timesteps.map(Float.init), encoderHiddenStates: context)
+        if recorder != nil { AttentionMapRecorder.detach(from: model.unet) }
         let target = self.target(x0, noise, timesteps)
         var total = recipe.weightsLoss
             ? prediction.weightedMSELoss(target, sampleWeights: timesteps.map {
@@ -550,11 +549,9 @@ public final class DiffusionTraining {
                               rng: inout RandomGenerator) throws -> Tensor? {
         let pairs = batch.prompts.indices.filter { !captions[$0].isEmpty && batch.prompts[$0].colorSwappedPrompt != nil }
         guard !pairs.isEmpty else { return nil }
-        let range = recipe.bindingTimestepRange ?? [300, 900], steps = schedule.alphasCumprod.count
-        let lo = min(range[0], steps - 1), hi = min(range[1], steps)
-        let timesteps = pairs.map { _ in lo + rng.nextInt(max(hi - lo, 1)) }
+        let timesteps = drawTimesteps(pairs.count, from: recipe.bindingTimestepRange ?? [300, 900], rng: &rng)
         let clean = x0.rows(pairs), eps = noise.rows(pairs)
-        let noisy = noised(clean, eps, timesteps)
+        let noisy = schedule.addNoise(original: clean, noise: eps, timesteps: timesteps)
         let target = self.target(clean, eps, timesteps)
         let context = try encode(pairs.map { captions[$0] } + pairs.map { batch.prompts[$0].colorSwappedPrompt! })
         let prediction = model.unet.predict(sample: Tensor.concatenate([noisy, noisy], axis: 0),
@@ -576,16 +573,11 @@ public final class DiffusionTraining {
         return try model.textEncoder(ids).lastHiddenState
     }
 
-    /// √ᾱ_t·x₀ + √(1−ᾱ_t)·ε, one timestep per sample of the first axis.
-    private func noised(_ x0: Tensor, _ noise: Tensor, _ timesteps: [Int]) -> Tensor {
-        let perSample = x0.count / timesteps.count
-        let noisy = Tensor(uninitializedShape: x0.shape)
-        for (b, t) in timesteps.enumerated() {
-            let abar = schedule.alphasCumprod[t]
-            let a = abar.squareRoot(), s = (1 - abar).squareRoot()
-            for j in (b * perSample)..<((b + 1) * perSample) { noisy.pointer[j] = a * x0.pointer[j] + s * noise.pointer[j] }
-        }
-        return noisy
+    /// `count` training timesteps drawn uniformly from [lo, hi) of `range`, clamped to the schedule.
+    private func drawTimesteps(_ count: Int, from range: [Int], rng: inout RandomGenerator) -> [Int] {
+        let steps = schedule.alphasCumprod.count
+        let lo = min(range[0], steps - 1), hi = min(range[1], steps)
+        return (0..<count).map { _ in lo + rng.nextInt(max(hi - lo, 1)) }
     }
 
     /// What the UNet learns to predict for these samples: ε, v or x₀.

@@ -21,8 +21,7 @@ import shutil
 
 import numpy as np
 import torch
-from PIL import Image
-from video_model import VideoModel
+from video_model import image_model, load_images
 
 
 def per_sample_error(unet, scheduler, kind, x, noise, t, context):
@@ -62,17 +61,14 @@ def main():
     torch.set_num_threads(2)
 
     rows = [json.loads(line) for line in open(f"{args.images}/captions.jsonl")]
-    x0 = torch.tensor(np.stack([np.asarray(Image.open(f"{args.images}/{r['file']}").convert("RGB"), dtype=np.float32)
-                                / 127.5 - 1 for r in rows])).permute(0, 3, 1, 2)
+    x0 = load_images(args.images, rows)
     objs = [[(o["color"], o["object"]) for o in r["labels"]["objects"]] for r in rows]
     right = [" and ".join(f"a {c} {o}" for c, o in ob) for ob in objs]
     main_caption = [r["caption"] for r in rows] if args.main_captions == "world" else right
     swapped = [f"a {ob[1][0]} {ob[0][1]} and a {ob[0][0]} {ob[1][1]}" if len(ob) == 2 and ob[0][0] != ob[1][0] else None
                for ob in objs]
 
-    model = VideoModel(args.model)
-    if model.unet.__class__.__name__ != "UNet2DConditionModel":
-        raise SystemExit(f"{args.model}: expected an image model (UNet2DConditionModel), found {model.unet.__class__.__name__}")
+    model = image_model(args.model)
     unet, scheduler, encode = model.unet.train(), model.scheduler, model.context
     kind = scheduler.config.prediction_type
 

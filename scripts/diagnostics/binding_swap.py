@@ -23,10 +23,8 @@ import argparse
 import json
 import random
 
-import numpy as np
 import torch
-from PIL import Image
-from video_model import VideoModel
+from video_model import image_model, load_images
 
 COLORS = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink"]
 
@@ -49,8 +47,7 @@ def main():
     unknown = {o["color"] for r in pairs for o in r["labels"]["objects"]} - set(COLORS)
     if unknown:
         raise SystemExit(f"{args.images}: colors {sorted(unknown)} are not the world's keywords {COLORS}")
-    x0 = torch.tensor(np.stack([np.asarray(Image.open(f"{args.images}/{r['file']}").convert("RGB"), dtype=np.float32)
-                                / 127.5 - 1 for r in pairs])).permute(0, 3, 1, 2)
+    x0 = load_images(args.images, pairs)
     if x0.shape[-1] != 32:
         raise SystemExit(f"{args.images}: images are {x0.shape[-1]} px; render with --scale 1")
 
@@ -64,9 +61,7 @@ def main():
         captions["swapped"].append(f"a {c2} {o1} and a {c1} {o2}")
         captions["wrong"].append(f"a {c3} {o1} and a {c4} {o2}")
 
-    model = VideoModel(args.model)
-    if model.unet.__class__.__name__ != "UNet2DConditionModel":
-        raise SystemExit(f"{args.model}: expected an image model (UNet2DConditionModel), found {model.unet.__class__.__name__}")
+    model = image_model(args.model)
 
     generator = torch.Generator().manual_seed(args.seed)
     print(f"{args.model}: {len(pairs)} two-object images, {args.draws} noise draws each; x0 mean squared "

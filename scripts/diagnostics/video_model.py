@@ -8,6 +8,7 @@ always fed that prior.
 """
 import json
 
+import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel, UNet3DConditionModel, UNetMotionModel
 from transformers import CLIPTextModel, CLIPTokenizer
@@ -44,6 +45,21 @@ def load_checkpoint(unet, path):
         print(f"{path}: {len(weights)} of {len(own)} UNet weights from the checkpoint, the rest from the folder")
     own.update(weights)
     unet.load_state_dict(own)
+
+
+def load_images(folder, rows):
+    """The PNGs of `lethe world render --mode image` rows (captions.jsonl lines) as [N, 3, H, W] in [-1, 1]."""
+    from PIL import Image
+    pixels = [np.asarray(Image.open(f"{folder}/{r['file']}").convert("RGB"), dtype=np.float32) / 127.5 - 1 for r in rows]
+    return torch.tensor(np.stack(pixels)).permute(0, 3, 1, 2)
+
+
+def image_model(folder):
+    """The model folder, refused unless it is an image model (a UNet2DConditionModel)."""
+    model = VideoModel(folder)
+    if model.unet.__class__.__name__ != "UNet2DConditionModel":
+        raise SystemExit(f"{folder}: expected an image model (UNet2DConditionModel), found {model.unet.__class__.__name__}")
+    return model
 
 
 class VideoModel:
