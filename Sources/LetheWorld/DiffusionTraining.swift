@@ -24,7 +24,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "mixed_noise_alpha", "noisy_end_weight_cap", "motions", "two_object_probability", "pairs_in_reading_order", "prediction_type",
         "timestep_spacing", "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
-        "grounding_loss_weight", "binding_loss_weight", "binding_margin", "binding_timestep_range",
+        "transformer_layers_per_block", "grounding_loss_weight", "binding_loss_weight", "binding_margin", "binding_timestep_range",
     ]
 
     /// "image" (text encoder + UNet2DConditionModel from scratch) or "video" (a video UNet made
@@ -120,6 +120,11 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// A video UNet needs one head width everywhere, i.e. heads proportional to channels.
     public var attentionHeadsPerBlock: [Int]?
     public var normNumGroups: Int?
+    /// BasicTransformerBlocks in each block's attentions (diffusers' transformer_layers_per_block;
+    /// the mid block takes the last value). With `init_from` the start UNet is deepened: its
+    /// weights keep their keys and the added blocks start as the identity
+    /// (`UNet2DConditionModel(deepening:)`). Image recipes only: UNet3DConditionModel has one.
+    public var transformerLayersPerBlock: [Int]?
     /// "linear", "scaled_linear" or "squaredcos_cap_v2".
     public var betaSchedule: String?
     /// Adds TokenCompose's token loss (Wang et al. 2024; `TokenGrounding`) times this weight to
@@ -157,6 +162,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
         case normNumGroups = "norm_num_groups", betaSchedule = "beta_schedule"
+        case transformerLayersPerBlock = "transformer_layers_per_block"
         case groundingLossWeight = "grounding_loss_weight", bindingLossWeight = "binding_loss_weight"
         case bindingMargin = "binding_margin", bindingTimestepRange = "binding_timestep_range"
     }
@@ -226,6 +232,12 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         }
         if let g = groundingLossWeight, !(g > 0 && g.isFinite) {
             throw bad("grounding_loss_weight", "expected a positive number, found \(g)")
+        }
+        if let layers = transformerLayersPerBlock {
+            guard !isVideo else { throw bad("transformer_layers_per_block", "only an image recipe sets it (UNet3DConditionModel has one transformer layer per block)") }
+            guard !layers.isEmpty, layers.allSatisfy({ $0 > 0 }) else {
+                throw bad("transformer_layers_per_block", "expected one positive number per block, found \(layers)")
+            }
         }
         if let w = bindingLossWeight, !(w > 0 && w.isFinite) {
             throw bad("binding_loss_weight", "expected a positive number, found \(w)")
@@ -382,8 +394,15 @@ public final class DiffusionTraining {
             if let h = recipe.attentionHeadDim { unetConfig.attentionHeadDim = .shared(h) }
             if let h = recipe.attentionHeadsPerBlock { unetConfig.attentionHeadDim = .perBlock(h) }
             try unetConfig.validate()
-            let unet = try UNet2DConditionModel(config: unetConfig, rng: &rng)
+            var unet = try UNet2DConditionModel(config: unetConfig, rng: &rng)
             try unet.load(stateDict: imageUNet.stateDict(), source: start)
+            if let layers = recipe.transformerLayersPerBlock {
+                do {
+                    unet = try UNet2DConditionModel(deepening: unet, transformerLayersPerBlock: layers, rng: &rng)
+                } catch let error as ConfigError {
+                    throw ModelFolderError(start, "transformer_layers_per_block: \(error.message)")
+                }
+            }
             model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
                                    schedulerConfig: recipe.sampling(image.schedulerConfig))
         } else {
@@ -403,6 +422,7 @@ public final class DiffusionTraining {
             if let h = recipe.attentionHeadDim { unetConfig.attentionHeadDim = .shared(h) }
             if let h = recipe.attentionHeadsPerBlock { unetConfig.attentionHeadDim = .perBlock(h) }
             if let g = recipe.normNumGroups { unetConfig.normNumGroups = g }
+            if let l = recipe.transformerLayersPerBlock { unetConfig.transformerLayersPerBlock = .perBlock(l) }
             var scheduler = SchedulerConfig()
             scheduler.betaSchedule = BetaSchedule(rawValue: recipe.betaSchedule ?? "squaredcos_cap_v2")!
             model = DiffusionModel(tokenizer: tokenizer, textEncoder: textEncoder,

@@ -222,15 +222,7 @@ final class UNetMotionModelTests: XCTestCase {
         c.normNumGroups = 4
         var rng = RandomGenerator(seed: seed)
         let model = try UNet2DConditionModel(config: c, rng: &rng)
-        for (key, p) in model.namedParameters() {
-            if p.rank == 1 && key.contains("norm") && key.hasSuffix("weight") {
-                p.assign(Tensor.randn(p.shape, rng: &rng, std: 0.2) + 1)
-            } else if p.rank == 1 {
-                p.assign(Tensor.randn(p.shape, rng: &rng, std: 0.1))
-            } else {
-                p.assign(Tensor.randn(p.shape, rng: &rng, std: 1 / Float(p.count / p.shape[0]).squareRoot()))
-            }
-        }
+        randomizeParameters(model, rng: &rng)
         return model
     }
 

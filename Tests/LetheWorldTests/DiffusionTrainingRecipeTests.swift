@@ -171,6 +171,34 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         XCTAssertEqual(bound, plain + 0.5 * (10 - gap), accuracy: 1e-4)
     }
 
+    func testTransformerLayersPerBlockDeepensTheStartModel() throws {
+        for (bad, head) in [("[1, 0, 2]", tinyImageHead), ("[]", tinyImageHead), ("[1, 2, 2]", "kind: video\ninit_from: models/image")] {
+            XCTAssertThrowsError(try recipe("transformer_layers_per_block: \(bad)", head: head)) {
+                XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains("transformer_layers_per_block"), "\($0)")
+            }
+        }
+        // A fresh model is built with the depth asked for.
+        let fresh = try recipe("transformer_layers_per_block: [1, 2, 2]", head: tinyImageHead)
+        let start = try DiffusionTraining(recipe: fresh, baseDirectory: WorldFixtures.repoRoot)
+        let startUNet = try XCTUnwrap(start.model.unet as? UNet2DConditionModel)
+        XCTAssertEqual(startUNet.config.transformerLayersPerBlock, .perBlock([1, 2, 2]))
+        // A model continued with init_from is deepened: its weights kept, the added blocks new.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-deepen-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try start.model.save(to: folder)
+        let deeper = try recipe("train_parameters: unet\ntransformer_layers_per_block: [1, 3, 2]", head: "kind: image\ninit_from: \(folder.path)")
+        let unet = try XCTUnwrap(try DiffusionTraining(recipe: deeper, baseDirectory: WorldFixtures.repoRoot).model.unet as? UNet2DConditionModel)
+        XCTAssertEqual(unet.config.transformerLayersPerBlock, .perBlock([1, 3, 2]))
+        let weights = unet.stateDict()
+        for (key, t) in startUNet.stateDict() { XCTAssertEqual(weights[key]?.scalars, t.scalars, key) }
+        XCTAssertNotNil(weights["down_blocks.1.attentions.0.transformer_blocks.2.attn2.to_out.0.weight"])
+        // Fewer layers than the start model has: the folder and the key are named.
+        let shallower = try recipe("transformer_layers_per_block: [1, 1, 1]", head: "kind: image\ninit_from: \(folder.path)")
+        XCTAssertThrowsError(try DiffusionTraining(recipe: shallower, baseDirectory: WorldFixtures.repoRoot)) {
+            XCTAssertTrue("\($0)".contains(folder.path) && "\($0)".contains("transformer_layers_per_block"), "\($0)")
+        }
+    }
+
     func testNoisyEndWeightCapMustBeAtLeastOne() throws {
         XCTAssertNotEqual(try recipe("noisy_end_weight_cap: 10").fingerprint, try recipe("").fingerprint)
         for bad in ["0.5", "-1", ".inf"] {
