@@ -24,7 +24,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         "mixed_noise_alpha", "noisy_end_weight_cap", "motions", "two_object_probability", "pairs_in_reading_order", "prediction_type",
         "timestep_spacing", "text_hidden_size", "text_layers", "text_heads", "text_intermediate_size",
         "block_out_channels", "attention_head_dim", "attention_heads_per_block", "norm_num_groups", "beta_schedule",
-        "transformer_layers_per_block", "grounding_loss_weight", "binding_loss_weight", "binding_margin", "binding_timestep_range",
+        "transformer_layers_per_block", "added_layers_lr_scale", "grounding_loss_weight", "binding_loss_weight", "binding_margin", "binding_timestep_range",
     ]
 
     /// "image" (text encoder + UNet2DConditionModel from scratch) or "video" (a video UNet made
@@ -125,6 +125,10 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// weights keep their keys and the added blocks start as the identity
     /// (`UNet2DConditionModel(deepening:)`). Image recipes only: UNet3DConditionModel has one.
     public var transformerLayersPerBlock: [Int]?
+    /// The learning rate of the blocks deepening adds, as a multiple of `lr`: they start at zero
+    /// output with everything to learn, while the rest comes trained (as `temporal_lr_scale`
+    /// for a video model's temporal layers).
+    public var addedLayersLrScale: Float?
     /// "linear", "scaled_linear" or "squaredcos_cap_v2".
     public var betaSchedule: String?
     /// Adds TokenCompose's token loss (Wang et al. 2024; `TokenGrounding`) times this weight to
@@ -162,7 +166,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
         case blockOutChannels = "block_out_channels", attentionHeadDim = "attention_head_dim"
         case attentionHeadsPerBlock = "attention_heads_per_block"
         case normNumGroups = "norm_num_groups", betaSchedule = "beta_schedule"
-        case transformerLayersPerBlock = "transformer_layers_per_block"
+        case transformerLayersPerBlock = "transformer_layers_per_block", addedLayersLrScale = "added_layers_lr_scale"
         case groundingLossWeight = "grounding_loss_weight", bindingLossWeight = "binding_loss_weight"
         case bindingMargin = "binding_margin", bindingTimestepRange = "binding_timestep_range"
     }
@@ -238,6 +242,12 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
             guard !layers.isEmpty, layers.allSatisfy({ $0 > 0 }) else {
                 throw bad("transformer_layers_per_block", "expected one positive number per block, found \(layers)")
             }
+        }
+        if let k = addedLayersLrScale {
+            guard transformerLayersPerBlock != nil && initFrom != nil && !isVideo else {
+                throw bad("added_layers_lr_scale", "scales the blocks an image recipe adds to init_from's UNet; give transformer_layers_per_block and init_from too")
+            }
+            guard k > 0 && k.isFinite else { throw bad("added_layers_lr_scale", "expected a positive number, found \(k)") }
         }
         if let w = bindingLossWeight, !(w > 0 && w.isFinite) {
             throw bad("binding_loss_weight", "expected a positive number, found \(w)")
@@ -324,6 +334,8 @@ public final class DiffusionTraining {
     /// The binding hinge's mean relative gap of the last step, (swapped − right) / right: how much
     /// worse the UNet does when the colors change objects. nil when the step had no such pair.
     public private(set) var lastBindingGap: Float?
+    /// The UNet keys of the transformer blocks `transformer_layers_per_block` added to the start model.
+    public private(set) var addedUNetKeys: Set<String> = []
 
     /// `baseDirectory` resolves the recipe's relative paths (the repository root for committed recipes).
     public init(recipe: DiffusionTrainingRecipe, baseDirectory: URL) throws {
@@ -397,11 +409,13 @@ public final class DiffusionTraining {
             var unet = try UNet2DConditionModel(config: unetConfig, rng: &rng)
             try unet.load(stateDict: imageUNet.stateDict(), source: start)
             if let layers = recipe.transformerLayersPerBlock {
+                let kept = Set(unet.stateDict().keys)
                 do {
                     unet = try UNet2DConditionModel(deepening: unet, transformerLayersPerBlock: layers, rng: &rng)
                 } catch let error as ConfigError {
                     throw ModelFolderError(start, "transformer_layers_per_block: \(error.message)")
                 }
+                addedUNetKeys = Set(unet.stateDict().keys).subtracting(kept)
             }
             model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
                                    schedulerConfig: recipe.sampling(image.schedulerConfig))
@@ -467,6 +481,10 @@ public final class DiffusionTraining {
         if let k = recipe.temporalLrScale {
             let temporal = Set(model.unet.namedParameters().filter { UNetParameterGroup.temporal.contains($0.key) }.map { ObjectIdentifier($0.tensor) })
             optimizer.learningRateScales = tensors.map { temporal.contains(ObjectIdentifier($0)) ? k : 1 }
+        }
+        if let k = recipe.addedLayersLrScale {
+            let added = Set(model.unet.namedParameters().filter { addedUNetKeys.contains($0.key) }.map { ObjectIdentifier($0.tensor) })
+            optimizer.learningRateScales = tensors.map { added.contains(ObjectIdentifier($0)) ? k : 1 }
         }
         let ema = recipe.emaDecay > 0 ? ExponentialMovingAverage(parameters: tensors, decay: recipe.emaDecay) : nil
         let count = tensors.reduce(0) { $0 + $1.count }

@@ -186,12 +186,21 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-deepen-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         try start.model.save(to: folder)
-        let deeper = try recipe("train_parameters: unet\ntransformer_layers_per_block: [1, 3, 2]", head: "kind: image\ninit_from: \(folder.path)")
-        let unet = try XCTUnwrap(try DiffusionTraining(recipe: deeper, baseDirectory: WorldFixtures.repoRoot).model.unet as? UNet2DConditionModel)
+        let deeper = try recipe("train_parameters: unet\ntransformer_layers_per_block: [1, 3, 2]\nadded_layers_lr_scale: 5",
+                                head: "kind: image\ninit_from: \(folder.path)")
+        let training = try DiffusionTraining(recipe: deeper, baseDirectory: WorldFixtures.repoRoot)
+        let unet = try XCTUnwrap(training.model.unet as? UNet2DConditionModel)
         XCTAssertEqual(unet.config.transformerLayersPerBlock, .perBlock([1, 3, 2]))
         let weights = unet.stateDict()
-        for (key, t) in startUNet.stateDict() { XCTAssertEqual(weights[key]?.scalars, t.scalars, key) }
+        let startWeights = startUNet.stateDict()
+        for (key, t) in startWeights { XCTAssertEqual(weights[key]?.scalars, t.scalars, key) }
         XCTAssertNotNil(weights["down_blocks.1.attentions.0.transformer_blocks.2.attn2.to_out.0.weight"])
+        XCTAssertEqual(training.addedUNetKeys, Set(weights.keys).subtracting(startWeights.keys), "the keys added_layers_lr_scale scales")
+        for (bad, head) in [("added_layers_lr_scale: 5", "kind: image\ninit_from: \(folder.path)"),
+                            ("transformer_layers_per_block: [1, 2, 2]\nadded_layers_lr_scale: 5", tinyImageHead),
+                            ("transformer_layers_per_block: [1, 2, 2]\nadded_layers_lr_scale: 0", "kind: image\ninit_from: \(folder.path)")] {
+            XCTAssertThrowsError(try recipe(bad, head: head)) { XCTAssertTrue("\($0)".contains("added_layers_lr_scale"), "\($0)") }
+        }
         // Fewer layers than the start model has: the folder and the key are named.
         let shallower = try recipe("transformer_layers_per_block: [1, 1, 1]", head: "kind: image\ninit_from: \(folder.path)")
         XCTAssertThrowsError(try DiffusionTraining(recipe: shallower, baseDirectory: WorldFixtures.repoRoot)) {

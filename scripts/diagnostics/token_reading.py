@@ -16,7 +16,10 @@ on ground-truth images of two objects of different colors, captioned "a C1 O1 an
      swapped words      the words' states from the swapped caption, the summary's from the right one;
      swapped summary    the words' states from the right caption, the summary's from the swapped one;
      no summary         the summary's states (end of text and padding) from the empty caption;
-     no words           the words' states from the empty caption.
+     no words           the words' states from the empty caption;
+     swapped words, no summary
+                        the swapped caption's words and the empty caption's summary, to be read
+                        against "no summary": whether the words alone bind.
    If the UNet reads the words, "no words" costs a lot and "no summary" little; if it reads the
    summary, the other way round.
 
@@ -104,8 +107,7 @@ def main():
         "swapped summary": torch.where(summary, ctx_swapped, ctx_right),
         "no summary": torch.where(summary, ctx_empty, ctx_right),
         "no words": torch.where(words, ctx_empty, ctx_right),
-        "words only": torch.where(summary, ctx_empty, ctx_right),
-        "swapped words only": torch.where(summary, ctx_empty, ctx_swapped),
+        "swapped words, no summary": torch.where(summary, ctx_empty, ctx_swapped),
     }
 
     # 1. Attention shares with the right caption, over every timestep and draw.
