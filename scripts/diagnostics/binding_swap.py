@@ -19,37 +19,21 @@ Needs torch, diffusers and transformers (never a runtime dependency of Lethe).
   lethe world render --count 400 --seed 905 --mode image --scale 1 --out out/bind-gt
   python3 scripts/diagnostics/binding_swap.py --model models/image --images out/bind-gt
 """
-import argparse
-import json
 import random
 
 import torch
-from video_model import image_model, load_images
+from video_model import image_model, load_color_pairs, pair_arguments
 
 COLORS = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink"]
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True, help="a diffusers folder with a UNet2DConditionModel")
-    ap.add_argument("--images", required=True, help="a `lethe world render --mode image --scale 1` folder")
-    ap.add_argument("--timesteps", default="950,900,800,700,500,300")
-    ap.add_argument("--draws", type=int, default=2, help="noise draws per image and timestep")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = pair_arguments(__doc__.split("\n")[0]).parse_args()
     torch.set_num_threads(2)
-
-    rows = [json.loads(line) for line in open(f"{args.images}/captions.jsonl")]
-    pairs = [r for r in rows if len(r["labels"]["objects"]) == 2
-             and r["labels"]["objects"][0]["color"] != r["labels"]["objects"][1]["color"]]
-    if not pairs:
-        raise SystemExit(f"{args.images}: no image of two objects of different colors")
+    pairs, x0 = load_color_pairs(args.images)
     unknown = {o["color"] for r in pairs for o in r["labels"]["objects"]} - set(COLORS)
     if unknown:
         raise SystemExit(f"{args.images}: colors {sorted(unknown)} are not the world's keywords {COLORS}")
-    x0 = load_images(args.images, pairs)
-    if x0.shape[-1] != 32:
-        raise SystemExit(f"{args.images}: images are {x0.shape[-1]} px; render with --scale 1")
 
     rng = random.Random(args.seed)
     captions = {"right": [], "reordered": [], "swapped": [], "wrong": []}

@@ -54,6 +54,32 @@ def load_images(folder, rows):
     return torch.tensor(np.stack(pixels)).permute(0, 3, 1, 2)
 
 
+def pair_arguments(description):
+    """The command line of the tools that score an image model on ground-truth pairs."""
+    import argparse
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--model", required=True, help="a diffusers folder with a UNet2DConditionModel")
+    ap.add_argument("--images", required=True, help="a `lethe world render --mode image --scale 1` folder")
+    ap.add_argument("--timesteps", default="950,900,800,700,500,300")
+    ap.add_argument("--draws", type=int, default=2, help="noise draws per image and timestep")
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def load_color_pairs(folder):
+    """The images of two objects of different colors in a `lethe world render --mode image --scale 1`
+    folder: their captions.jsonl rows and their pixels as [N, 3, 32, 32] in [-1, 1]."""
+    rows = [json.loads(line) for line in open(f"{folder}/captions.jsonl")]
+    pairs = [r for r in rows if len(r["labels"]["objects"]) == 2
+             and r["labels"]["objects"][0]["color"] != r["labels"]["objects"][1]["color"]]
+    if not pairs:
+        raise SystemExit(f"{folder}: no image of two objects of different colors")
+    x0 = load_images(folder, pairs)
+    if x0.shape[-1] != 32:
+        raise SystemExit(f"{folder}: images are {x0.shape[-1]} px; render with --scale 1")
+    return pairs, x0
+
+
 def image_model(folder):
     """The model folder, refused unless it is an image model (a UNet2DConditionModel)."""
     model = VideoModel(folder)
