@@ -478,14 +478,14 @@ public final class DiffusionTraining {
         for (_, p) in model.unet.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
         let tensors = parameters.map(\.tensor)
         let optimizer = AdamW(parameters: tensors, learningRate: recipe.lr, betas: (0.9, 0.999), weightDecay: recipe.weightDecay)
-        if let k = recipe.temporalLrScale {
-            let temporal = Set(model.unet.namedParameters().filter { UNetParameterGroup.temporal.contains($0.key) }.map { ObjectIdentifier($0.tensor) })
-            optimizer.learningRateScales = tensors.map { temporal.contains(ObjectIdentifier($0)) ? k : 1 }
+        /// `k` for the UNet parameters whose key `selected` picks, 1 for the rest.
+        func lrScales(_ k: Float, where selected: (String) -> Bool) -> [Float] {
+            let picked = Set(model.unet.namedParameters().filter { selected($0.key) }.map { ObjectIdentifier($0.tensor) })
+            return tensors.map { picked.contains(ObjectIdentifier($0)) ? k : 1 }
         }
-        if let k = recipe.addedLayersLrScale {
-            let added = Set(model.unet.namedParameters().filter { addedUNetKeys.contains($0.key) }.map { ObjectIdentifier($0.tensor) })
-            optimizer.learningRateScales = tensors.map { added.contains(ObjectIdentifier($0)) ? k : 1 }
-        }
+        // validate() lets a video recipe scale only its temporal layers and an image recipe only its added ones.
+        if let k = recipe.temporalLrScale { optimizer.learningRateScales = lrScales(k, where: UNetParameterGroup.temporal.contains) }
+        if let k = recipe.addedLayersLrScale { optimizer.learningRateScales = lrScales(k, where: addedUNetKeys.contains) }
         let ema = recipe.emaDecay > 0 ? ExponentialMovingAverage(parameters: tensors, decay: recipe.emaDecay) : nil
         let count = tensors.reduce(0) { $0 + $1.count }
         log("\(recipe.kind) model: training \(count) parameters, batch \(recipe.batchSize), \(recipe.steps) steps")

@@ -196,6 +196,19 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         for (key, t) in startWeights { XCTAssertEqual(weights[key]?.scalars, t.scalars, key) }
         XCTAssertNotNil(weights["down_blocks.1.attentions.0.transformer_blocks.2.attn2.to_out.0.weight"])
         XCTAssertEqual(training.addedUNetKeys, Set(weights.keys).subtracting(startWeights.keys), "the keys added_layers_lr_scale scales")
+        // One AdamW step moves every weight with a gradient by its learning rate (the first
+        // step's update is ±1 per element), so the added blocks move five times as far.
+        var oneStep = deeper
+        oneStep.steps = 1
+        let stepped = folder.appendingPathComponent("stepped")
+        try DiffusionTraining(recipe: oneStep, baseDirectory: WorldFixtures.repoRoot)
+            .run(output: stepped, checkpoint: folder.appendingPathComponent("stepped.ckpt"), resume: false)
+        let after = try XCTUnwrap(DiffusionModel.load(directory: stepped).unet as? UNet2DConditionModel).stateDict()
+        func largestMove(_ keys: [String]) -> Float {
+            keys.map { key in zip(after[key]!.scalars, weights[key]!.scalars).map { abs($0 - $1) }.max() ?? 0 }.max() ?? 0
+        }
+        let old = largestMove(startWeights.keys.filter { $0.contains(".attn2.to_out.0.weight") })
+        XCTAssertEqual(largestMove(training.addedUNetKeys.filter { $0.contains(".attn2.to_out.0.weight") }) / old, 5, accuracy: 0.05)
         for (bad, head) in [("added_layers_lr_scale: 5", "kind: image\ninit_from: \(folder.path)"),
                             ("transformer_layers_per_block: [1, 2, 2]\nadded_layers_lr_scale: 5", tinyImageHead),
                             ("transformer_layers_per_block: [1, 2, 2]\nadded_layers_lr_scale: 0", "kind: image\ninit_from: \(folder.path)")] {
