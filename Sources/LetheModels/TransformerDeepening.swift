@@ -38,7 +38,7 @@ extension UNet2DConditionModel {
 
         var weights = stateDict()
         let sourceWeights = source.stateDict()
-        for (key, tensor) in sourceWeights { weights[key] = tensor }  // load() below checks keys and shapes
+        weights.merge(sourceWeights) { _, kept in kept }  // load() below checks keys and shapes
         for key in weights.keys where sourceWeights[key] == nil {
             guard key.contains(".transformer_blocks.") else {
                 throw ConfigError(source: config.source, key: "transformer_layers_per_block",

@@ -3,15 +3,14 @@ import XCTest
 @testable import LetheCore
 @testable import LetheModels
 
-final class TransformerDeepeningTests: XCTestCase {
-    /// The "tiny" fixture: a cross-attention down block, a plain one, a cross-attention mid block.
-    private func tinyFixture() throws -> (model: UNet2DConditionModel, sample: Tensor, timesteps: [Float], context: Tensor) {
-        let folder = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/unet2d/tiny")
-        let io = try SafeTensors.load(folder.appendingPathComponent("io.safetensors"))
-        let model = try UNet2DConditionModel.load(directory: folder)
+// UNet2DConditionModelTests' "tiny" fixture (a cross-attention down block, a plain one, a
+// cross-attention mid block), with random weights everywhere so no layer starts at zero or one.
+extension UNet2DConditionModelTests {
+    private func tinyFixture() throws -> Fixture {
+        let f = try loadFixture("tiny")
         var rng = RandomGenerator(seed: 3)
-        randomizeParameters(model, rng: &rng)
-        return (model, io["sample"]!, io["timesteps"]!.scalars, io["encoder_hidden_states"]!)
+        randomizeParameters(f.model, rng: &rng)
+        return f
     }
 
     func testDeepenedUNetPredictsWhatItGrewFrom() throws {
