@@ -67,14 +67,11 @@ def main():
         swapped.append(f"a {c2} {o1} and a {c1} {o2}")
 
     model = image_model(args.model)
-    tok = model.tokenizer
-    ids = tok(right, padding="max_length", max_length=tok.model_max_length, truncation=True,
-              return_tensors="pt").input_ids
-    swapped_ids = tok(swapped, padding="max_length", max_length=tok.model_max_length, truncation=True,
-                      return_tensors="pt").input_ids
-    if not torch.equal(ids == tok.eos_token_id, swapped_ids == tok.eos_token_id):
+    eos_id = model.tokenizer.eos_token_id
+    ids = model.token_ids(right)
+    if not torch.equal(ids == eos_id, model.token_ids(swapped) == eos_id):
         raise SystemExit("a swapped caption tokenises to another length than its right one; positions would not line up")
-    eos = (ids == tok.eos_token_id).int().argmax(dim=1)  # the first end-of-text token
+    eos = (ids == eos_id).int().argmax(dim=1)  # the first end-of-text token
     positions = torch.arange(ids.shape[1]).expand_as(ids)
     spans = torch.where(positions == 0, 0, torch.where(positions < eos[:, None], 1,
                         torch.where(positions == eos[:, None], 2, 3)))
@@ -126,7 +123,6 @@ def main():
           f"({args.draws} noise draws):\n")
     print("| t | right | " + " | ".join(contexts) + " |")
     print("|---|---|" + "---|" * len(contexts))
-    abar = model.scheduler.alphas_cumprod
     for t in timesteps:
         err = dict.fromkeys(["right", *contexts], 0.0)
         for _ in range(args.draws):
@@ -134,8 +130,7 @@ def main():
             for b in range(0, len(pairs), batch):
                 part = slice(b, b + batch)
                 for k, ctx in [("right", ctx_right), *contexts.items()]:
-                    eps = model.predict_noise(noisy[part], t, ctx[part])
-                    clean = (noisy[part] - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()
+                    clean = model.predict_clean_from_context(noisy[part], t, ctx[part])
                     err[k] += (clean - x0[part]).pow(2).sum().item()
         r = err["right"]
         print(f"| {t} | {r / (args.draws * x0.numel()):.5f} | "

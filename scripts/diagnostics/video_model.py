@@ -103,12 +103,15 @@ class VideoModel:
     def is_motion(self):
         return isinstance(self.unet, UNetMotionModel)
 
+    def token_ids(self, captions):
+        """The captions' token ids as the pipelines give them to the encoder: padded to the model's length."""
+        return self.tokenizer(captions, padding="max_length", max_length=self.tokenizer.model_max_length,
+                              truncation=True, return_tensors="pt").input_ids
+
     def context(self, captions, frames=1):
         """The text context for one clip (or image) per caption, as the UNet takes it."""
-        ids = self.tokenizer(captions, padding="max_length", max_length=self.tokenizer.model_max_length,
-                             truncation=True, return_tensors="pt").input_ids
         with torch.no_grad():
-            context = self.encoder(ids).last_hidden_state
+            context = self.encoder(self.token_ids(captions)).last_hidden_state
         # AnimateDiff's UNet takes the text context once per frame.
         return context.repeat_interleave(frames, dim=0) if self.is_motion else context
 
@@ -154,6 +157,10 @@ class VideoModel:
 
     def predict_clean(self, sample, timestep, captions):
         """x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar) for one caption per clip of `sample`."""
+        return self.predict_clean_from_context(sample, timestep, self.context(captions, sample.shape[2]))
+
+    def predict_clean_from_context(self, sample, timestep, context):
+        """predict_clean for a text context given as the UNet takes it (e.g. spliced from several captions)."""
         abar = self.scheduler.alphas_cumprod[timestep]
-        eps = self.predict_noise(sample, timestep, self.context(captions, sample.shape[2]))
+        eps = self.predict_noise(sample, timestep, context)
         return (sample - (1 - abar).sqrt() * eps) / abar.sqrt()
