@@ -17,20 +17,24 @@ public struct ModelEvaluation: Codable, Equatable, Sendable {
         /// its own); absent in reports written before the split.
         public var oneObjectAccuracy: Double?
         public var twoObjectAccuracy: Double?
+        /// Motion only: named motion → the motion the clip head read → clips. The diagonal is the
+        /// hits; a row says what a model draws when asked for that motion.
+        public var confusion: [String: [String: Int]]?
 
         public init(accuracy: Double, perConcept: [String: Double], keywordAccuracy: Double? = nil, paraphraseAccuracy: Double? = nil,
-                    oneObjectAccuracy: Double? = nil, twoObjectAccuracy: Double? = nil) {
+                    oneObjectAccuracy: Double? = nil, twoObjectAccuracy: Double? = nil, confusion: [String: [String: Int]]? = nil) {
             self.accuracy = accuracy
             self.perConcept = perConcept
             self.keywordAccuracy = keywordAccuracy
             self.paraphraseAccuracy = paraphraseAccuracy
             self.oneObjectAccuracy = oneObjectAccuracy
             self.twoObjectAccuracy = twoObjectAccuracy
+            self.confusion = confusion
         }
 
         enum CodingKeys: String, CodingKey {
             case accuracy, perConcept = "per_concept", keywordAccuracy = "keyword_accuracy", paraphraseAccuracy = "paraphrase_accuracy"
-            case oneObjectAccuracy = "one_object_accuracy", twoObjectAccuracy = "two_object_accuracy"
+            case oneObjectAccuracy = "one_object_accuracy", twoObjectAccuracy = "two_object_accuracy", confusion
         }
     }
 

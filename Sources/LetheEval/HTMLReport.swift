@@ -65,9 +65,29 @@ public enum HTMLReport {
             ("seeds", "\(e.seeds)"), ("steps", "\(e.steps)"), ("guidance", number(e.guidance)),
             ("detector", e.detector), ("time", duration(e.seconds)),
         ]
+        var tables = table(columns: ["value"], rows: rows, change: false)
+        for f in families { if let counts = e.metrics[f]!.confusion { tables += confusionTable(family: f, counts) } }
         return page(title: title, subtitle: "detector accuracy on the prompts' concepts", facts: facts,
-                    table: table(columns: ["value"], rows: rows, change: false), charts: charts, samples: "",
-                    legend: modelLegend)
+                    table: tables, charts: charts, samples: "", legend: modelLegend)
+    }
+
+    /// Asked concept per row, what the detector read per column, hits on the diagonal marked.
+    static func confusionTable(family: String, _ counts: [String: [String: Int]]) -> String {
+        let asked = counts.keys.sorted()
+        let read = Set(counts.values.flatMap(\.keys)).union(asked).sorted()
+        var out = "<h3>\(escape(family)): what was read when a concept was asked (samples)</h3>\n"
+        out += "<table class=\"confusion\">\n<thead><tr><th>asked \\ read</th>"
+        for r in read { out += "<th>\(escape(r))</th>" }
+        out += "</tr></thead>\n<tbody>\n"
+        for a in asked {
+            out += "<tr><th>\(escape(a))</th>"
+            for r in read {
+                let n = counts[a]?[r] ?? 0
+                out += "<td class=\"num\(r == a ? " hit" : "")\">\(n == 0 ? "·" : String(n))</td>"
+            }
+            out += "</tr>\n"
+        }
+        return out + "</tbody>\n</table>\n"
     }
 
     public static func render(_ e: ErasureEvaluation, baseDirectory: URL) throws -> String {
@@ -186,6 +206,11 @@ public enum HTMLReport {
             try checkRate(m.oneObjectAccuracy, "metrics.\(f).one_object_accuracy")
             try checkRate(m.twoObjectAccuracy, "metrics.\(f).two_object_accuracy")
             for (c, v) in m.perConcept { try checkRate(v, "metrics.\(f).per_concept.\(c)") }
+            for (asked, row) in m.confusion ?? [:] {
+                for (read, n) in row where n < 0 {
+                    throw HTMLReportError(field: "metrics.\(f).confusion.\(asked).\(read)", "\(n) is not a count of samples")
+                }
+            }
         }
     }
 
@@ -343,6 +368,7 @@ public enum HTMLReport {
         ("per concept", "Accuracy on the prompts naming each concept."),
         ("Fréchet distance", "Distance between the detector features of the samples and of ground-truth renders of the same prompts. Lower means closer to the true pictures."),
         ("temporal consistency", "Mean cosine similarity of the detector features of consecutive frames (clips only). Higher means steadier clips."),
+        ("what was read when a concept was asked", "For motions (clips only): how many clips asked for each motion the detector's clip head read as each motion. The diagonal holds the hits; the rest of a row says what the model draws instead."),
     ]
 
     static let css = """
@@ -352,6 +378,7 @@ public enum HTMLReport {
     .facts{display:flex;flex-wrap:wrap;gap:6px 22px;margin:0}.facts div{display:flex;gap:6px}.facts dt{color:#56606b}.facts dd{margin:0;font-weight:600}
     table{border-collapse:collapse;min-width:640px}th,td{padding:6px 12px;border-bottom:1px solid #e4e8ec;text-align:left}
     th{background:#f3f5f7;font-weight:600}td.num,td.good,td.bad,td.same{text-align:right;font-variant-numeric:tabular-nums}
+    h3{font-size:16px;margin:20px 0 8px}table.confusion{min-width:0}td.hit{background:#e8f4ea;font-weight:600}
     td.good{color:#1e7b34;font-weight:600}td.bad{color:#b3261e;font-weight:600}td.same{color:#56606b}
     .charts{display:flex;flex-wrap:wrap;gap:18px}.chart{margin:0;border:1px solid #e4e8ec;border-radius:6px;padding:8px}
     .samples{display:flex;flex-wrap:wrap;gap:16px}.sample{margin:0;border:1px solid #e4e8ec;border-radius:6px;padding:8px;max-width:560px}

@@ -81,15 +81,19 @@ public struct ConceptTrial: Equatable, Sendable {
     public let score: Double
     /// How many objects the trial's prompt names (1 or 2).
     public let objectsInPrompt: Int
+    /// For a motion: the class the clip head read instead, or the named one when it was right.
+    /// (Frame heads are multi-label, so a missed object has no one class that took its place.)
+    public let detected: String?
 
     public init(sample: Int, family: ConceptFamily, concept: String, phrasing: PhrasingKind, score: Double,
-                objectsInPrompt: Int = 1) {
+                objectsInPrompt: Int = 1, detected: String? = nil) {
         self.sample = sample
         self.family = family
         self.concept = concept
         self.phrasing = phrasing
         self.objectsInPrompt = objectsInPrompt
         self.score = score
+        self.detected = detected
     }
 }
 
@@ -231,7 +235,7 @@ public final class ModelEvaluator {
         if let named = entry.motion, let motion, let k = config.motionClasses.firstIndex(of: named.rawValue) {
             out.append(ConceptTrial(sample: sample, family: .motion, concept: named.rawValue,
                                     phrasing: entry.phrasings.motion ?? .keyword, score: motion == k ? 1 : 0,
-                                    objectsInPrompt: entry.objects.count))
+                                    objectsInPrompt: entry.objects.count, detected: config.motionClasses[motion]))
         }
         return out
     }
@@ -245,8 +249,9 @@ public final class ModelEvaluator {
         }
     }
 
-    /// Accuracy per family (families without trials are left out), per concept, and split by
-    /// wording and by the number of objects the prompt names.
+    /// Accuracy per family (families without trials are left out), per concept, split by wording
+    /// and by the number of objects the prompt names, and, where trials say what was read instead
+    /// (motion), the confusion counts.
     public static func familyMetrics(_ trials: [ConceptTrial]) -> [String: ModelEvaluation.FamilyMetrics] {
         var out: [String: ModelEvaluation.FamilyMetrics] = [:]
         for family in ConceptFamily.allCases {
@@ -259,9 +264,20 @@ public final class ModelEvaluator {
                 keywordAccuracy: mean(mine.filter { $0.phrasing == .keyword }),
                 paraphraseAccuracy: mean(mine.filter { $0.phrasing != .keyword }),
                 oneObjectAccuracy: mean(mine.filter { $0.objectsInPrompt == 1 }),
-                twoObjectAccuracy: mean(mine.filter { $0.objectsInPrompt == 2 }))
+                twoObjectAccuracy: mean(mine.filter { $0.objectsInPrompt == 2 }),
+                confusion: confusion(mine))
         }
         return out
+    }
+
+    /// Named concept → class the detector read → trials; nil unless some trial says what it read.
+    static func confusion(_ trials: [ConceptTrial]) -> [String: [String: Int]]? {
+        var out: [String: [String: Int]] = [:]
+        for t in trials {
+            guard let read = t.detected else { continue }
+            out[t.concept, default: [:]][read, default: 0] += 1
+        }
+        return out.isEmpty ? nil : out
     }
 
     /// Mean score of `trials`, nil when there are none.

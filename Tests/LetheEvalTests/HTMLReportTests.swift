@@ -92,6 +92,23 @@ final class HTMLReportTests: XCTestCase {
         XCTAssertFalse(html.contains("temporal consistency</td>"), "no row for a null measure")
     }
 
+    func testVideoReportTabulatesWhatTheClipHeadReadForEachAskedMotion() throws {
+        let json = """
+        {"kind": "model", "model": "models/video", "video": true, "prompts": "p.jsonl", "prompt_count": 5, "seeds": 1,
+         "steps": 25, "guidance": 2.5, "detector": "models/detector",
+         "metrics": {"motion": {"accuracy": 0.4, "per_concept": {"left": 0.5, "still": 0.0},
+                                "confusion": {"left": {"left": 1, "right": 1}, "still": {"spin": 2}}}},
+         "frechet_distance": null, "temporal_consistency": 0.9, "seconds": 1}
+        """
+        let html = try HTMLReport.render(Data(json.utf8), baseDirectory: URL(fileURLWithPath: "/nonexistent"))
+        // Rows asked, columns read (asked ones included though never read): left, right, spin, still.
+        XCTAssertTrue(html.contains("<th>asked \\ read</th><th>left</th><th>right</th><th>spin</th><th>still</th></tr>"))
+        XCTAssertTrue(html.contains("<tr><th>left</th><td class=\"num hit\">1</td><td class=\"num\">1</td><td class=\"num\">·</td><td class=\"num\">·</td></tr>"))
+        XCTAssertTrue(html.contains("<tr><th>still</th><td class=\"num\">·</td><td class=\"num\">·</td><td class=\"num\">2</td><td class=\"num hit\">·</td></tr>"))
+        let negative = json.replacingOccurrences(of: "\"spin\": 2", with: "\"spin\": -2")
+        XCTAssertEqual(reportError(negative), "field 'metrics.motion.confusion.still.spin': -2 is not a count of samples")
+    }
+
     /// SVG text does not wrap: a label drawn right-aligned at x must have room to its left, or
     /// the browser cuts it off (the headline labels were, at a fixed 290 px column).
     func testBarChartLabelColumnFitsTheLongestLabel() throws {

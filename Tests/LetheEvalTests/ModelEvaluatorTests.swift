@@ -54,8 +54,10 @@ final class ModelEvaluatorTests: XCTestCase {
         let trials = ModelEvaluator.trials(entry: e, sample: 1, frames: d, rows: 8..<16, motion: left, config: config)
         XCTAssertEqual(trials.map(\.score), [7.0 / 8, 6.0 / 8, 1])
         XCTAssertEqual(trials.map(\.family), [.object, .style, .motion])
+        XCTAssertEqual(trials.map(\.detected), [nil, nil, "left"])
         let wrong = ModelEvaluator.trials(entry: e, sample: 1, frames: d, rows: 8..<16, motion: left + 1, config: config)
         XCTAssertEqual(wrong.last?.score, 0)
+        XCTAssertEqual(wrong.last?.detected, config.motionClasses[left + 1], "the motion read instead")
     }
 
     func testFamilyMetricsSplitByWording() {
@@ -75,6 +77,19 @@ final class ModelEvaluatorTests: XCTestCase {
         XCTAssertEqual(m["object"]?.oneObjectAccuracy ?? -1, 0.5, accuracy: 1e-12)
         XCTAssertEqual(m["object"]?.twoObjectAccuracy, 0.25)
         XCTAssertNil(m["color"]?.oneObjectAccuracy, "no one-object trial of color")
+        XCTAssertNil(m["object"]?.confusion, "frame families have no single class read instead")
+    }
+
+    func testMotionConfusionCountsWhatTheClipHeadRead() {
+        func motion(_ asked: String, read: String) -> ConceptTrial {
+            ConceptTrial(sample: 0, family: .motion, concept: asked, phrasing: .keyword, score: asked == read ? 1 : 0,
+                         detected: read)
+        }
+        let m = ModelEvaluator.familyMetrics([motion("left", read: "left"), motion("left", read: "right"),
+                                              motion("still", read: "spin"), motion("still", read: "spin"),
+                                              motion("up", read: "down")])
+        XCTAssertEqual(m["motion"]?.confusion, ["left": ["left": 1, "right": 1], "still": ["spin": 2], "up": ["down": 1]])
+        XCTAssertEqual(m["motion"]?.accuracy ?? -1, 0.2, accuracy: 1e-12)
     }
 
     func testTemporalConsistency() {
