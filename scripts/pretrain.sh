@@ -9,8 +9,11 @@
 # With --only motion it trains the AnimateDiff-style video model instead (configs/train/motion.yaml,
 # then motion-stage2.yaml: models/image's UNet, frozen, plus motion modules; not shipped yet) into
 # out/pretrain/motion-stage1 and out/pretrain/motion-stage2, and scores it.
+# With --only wide it runs the wider image model (configs/train/image-wide-part*.yaml, an experiment,
+# not shipped), part after part, into experiments/image-wide-part*; each part starts from the last.
+# A part whose folder is already there (they are committed) is kept: delete it to train it again.
 # Each step prints how long it took. A stopped step continues with `scripts/pretrain.sh --resume`.
-# Usage: scripts/pretrain.sh [--resume] [--only detector|text|image|video|motion|eval]
+# Usage: scripts/pretrain.sh [--resume] [--only detector|text|image|video|motion|wide|eval]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 resume=()
@@ -76,5 +79,14 @@ if [ "$only" = motion ]; then
     step motion $lethe train video --config configs/train/motion.yaml --out out/pretrain/motion-stage1 --dtype float16 "${resume[@]}"
     step motion $lethe train video --config configs/train/motion-stage2.yaml --out out/pretrain/motion-stage2 --dtype float16 "${resume[@]}"
     step motion $lethe eval --model out/pretrain/motion-stage2 --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 32 --json out/pretrain/motion-eval.json
+fi
+if [ "$only" = wide ]; then
+    for recipe in configs/train/image-wide-part[0-9].yaml; do
+        part=$(basename "$recipe" .yaml)
+        if [ -d "experiments/$part" ]; then echo "== wide: experiments/$part is there, kept" >&2; continue; fi
+        step wide $lethe train image --config "$recipe" --out "experiments/$part" --dtype float16 "${resume[@]}"
+        step wide $lethe eval --model "experiments/$part" --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 200 \
+            --guidance 2.0 --json "out/pretrain/$part-eval.json"
+    done
 fi
 echo "pretrain: models in models/, scores in out/pretrain/" >&2
