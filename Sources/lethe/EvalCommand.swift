@@ -102,6 +102,7 @@ struct Eval: LetheCommand {
         options.batchSize = batch
         let evaluator = ModelEvaluator(detector: judge, options: options)
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        var progress = ProgressEstimate(unit: scored.isVideo ? "clips" : "images")
 
         let data: Data
         if let concept, let original, let baseline, let heldoutSet {
@@ -119,7 +120,7 @@ struct Eval: LetheCommand {
                 model: scored, modelPath: model, baseline: original, baselinePath: baseline, groups: groups,
                 detectorPath: detector, samples: output,
                 baselineCache: baselineCache.map { BaselineSampleCache(directory: URL(fileURLWithPath: $0)) }, log: log
-            ) { label, done, total in log("eval: \(label) \(done)/\(total)") }
+            ) { label, done, total in log("eval: " + progress.line(done: done, total: total, phase: label)) }
             data = try encode(report)
             log("eval: target \(pct(report.erasure.target)) (baseline \(pct(report.erasure.targetBaseline))), "
                 + "in-domain \(pct(report.retention.inDomain)), cross-domain \(pct(report.retention.crossDomain)) "
@@ -127,7 +128,7 @@ struct Eval: LetheCommand {
         } else {
             let report = try evaluator.evaluate(model: scored, modelPath: model, prompts: promptSet, promptsPath: prompts,
                                                 detectorPath: detector, limit: limit == 0 ? nil : limit) { done, total in
-                log("eval: \(done)/\(total)")
+                log("eval: " + progress.line(done: done, total: total))
             }
             data = try encode(report)
             let families = report.metrics.sorted { $0.key < $1.key }.map { "\($0.key) \(pct($0.value.accuracy))" }
