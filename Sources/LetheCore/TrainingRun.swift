@@ -134,6 +134,16 @@ public final class TrainingRun {
                               seconds: Date().timeIntervalSince(t0))
     }
 
+    /// Loads the checkpoint's parameters, AdamW moments and EMA shadow without training (after
+    /// the same checks as a resume) and returns its step and loss history.
+    public func restoreCheckpoint() throws -> (step: Int, losses: [Float]) {
+        guard let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) else {
+            throw TrainingError("\(options.checkpoint?.path ?? "no checkpoint given"): no checkpoint to read")
+        }
+        let (step, losses) = try restore(from: url)
+        return (step, losses)
+    }
+
     // MARK: Checkpoints
 
     func save(to url: URL, step: Int, losses: [Float]) throws {

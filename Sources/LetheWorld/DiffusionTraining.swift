@@ -472,28 +472,10 @@ public final class DiffusionTraining {
     /// Trains (resuming from `checkpoint` if asked) and saves the EMA weights as a diffusers folder at `output`.
     @discardableResult
     public func run(output: URL, checkpoint: URL, resume: Bool, dtype: SafeTensors.WriteDType = .f32) throws -> TrainingResult {
-        let parameters = trainableParameters
-        let trainable = Set(parameters.map { ObjectIdentifier($0.tensor) })
-        for (_, p) in model.textEncoder.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
-        for (_, p) in model.unet.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
-        let tensors = parameters.map(\.tensor)
-        let optimizer = AdamW(parameters: tensors, learningRate: recipe.lr, betas: (0.9, 0.999), weightDecay: recipe.weightDecay)
-        /// `k` for the UNet parameters whose key `selected` picks, 1 for the rest.
-        func lrScales(_ k: Float, where selected: (String) -> Bool) -> [Float] {
-            let picked = Set(model.unet.namedParameters().filter { selected($0.key) }.map { ObjectIdentifier($0.tensor) })
-            return tensors.map { picked.contains(ObjectIdentifier($0)) ? k : 1 }
-        }
-        // validate() lets a video recipe scale only its temporal layers and an image recipe only its added ones.
-        if let k = recipe.temporalLrScale { optimizer.learningRateScales = lrScales(k, where: UNetParameterGroup.temporal.contains) }
-        if let k = recipe.addedLayersLrScale { optimizer.learningRateScales = lrScales(k, where: addedUNetKeys.contains) }
-        let ema = recipe.emaDecay > 0 ? ExponentialMovingAverage(parameters: tensors, decay: recipe.emaDecay) : nil
+        let (run, ema) = trainingRun(checkpoint: checkpoint, resume: resume)
+        let optimizer = run.optimizer, tensors = run.parameters.map(\.tensor)
         let count = tensors.reduce(0) { $0 + $1.count }
         log("\(recipe.kind) model: training \(count) parameters, batch \(recipe.batchSize), \(recipe.steps) steps")
-        let options = TrainingOptions(steps: recipe.steps, seed: recipe.seed, checkpoint: checkpoint,
-                                      checkpointEvery: recipe.checkpointEvery, resume: resume, label: "train \(recipe.kind)")
-        let run = TrainingRun(parameters: parameters, optimizer: optimizer, ema: ema, options: options,
-                              metadata: ["lethe.recipe": recipe.fingerprint])
-        run.log = log
         var windows = ["grounding loss": [Float](), "binding gap": []]
         let result = try run.run { i, rng in
             optimizer.learningRate = recipe.learningRate(step: i)
@@ -515,27 +497,74 @@ public final class DiffusionTraining {
         if result.interrupted { return result }
         ema?.copyToParameters()
         try model.save(to: output, dtype: dtype)
-        try writeTrainingRecord(result, to: output.appendingPathComponent("training.json"))
+        try writeTrainingRecord(losses: result.losses, seconds: result.seconds, resumedFrom: result.resumedFrom, exportedFrom: nil,
+                                to: output.appendingPathComponent("training.json"))
         log("\(recipe.kind) model: saved \(output.path) (\(formatDuration(result.seconds)) of training this run)")
         return result
     }
 
-    /// training.json beside the weights: the recipe, every step's loss, and the time it took.
-    private func writeTrainingRecord(_ result: TrainingResult, to url: URL) throws {
+    /// Writes the model folder from `checkpoint`'s EMA weights (its weights, for a recipe without
+    /// EMA) at the step it holds, without training: a run stopped before its last step still gives
+    /// a model to look at or to start the next run from. The checkpoint is left as it is, so the
+    /// run can go on with `--resume`. Returns that step.
+    @discardableResult
+    public func export(checkpoint: URL, output: URL, dtype: SafeTensors.WriteDType = .f32) throws -> Int {
+        let (run, ema) = trainingRun(checkpoint: checkpoint, resume: true)
+        let (step, losses) = try run.restoreCheckpoint()
+        ema?.copyToParameters()
+        try model.save(to: output, dtype: dtype)
+        try writeTrainingRecord(losses: losses, seconds: nil, resumedFrom: nil, exportedFrom: checkpoint,
+                                to: output.appendingPathComponent("training.json"))
+        log("\(recipe.kind) model: saved \(output.path) from \(checkpoint.path) at step \(step) of \(recipe.steps)")
+        return step
+    }
+
+    /// The optimizer, EMA and training loop of this recipe's trainable parameters, on `checkpoint`.
+    private func trainingRun(checkpoint: URL, resume: Bool) -> (TrainingRun, ExponentialMovingAverage?) {
+        let parameters = trainableParameters
+        let trainable = Set(parameters.map { ObjectIdentifier($0.tensor) })
+        for (_, p) in model.textEncoder.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
+        for (_, p) in model.unet.namedParameters() { p.requiresGrad = trainable.contains(ObjectIdentifier(p)) }
+        let tensors = parameters.map(\.tensor)
+        let optimizer = AdamW(parameters: tensors, learningRate: recipe.lr, betas: (0.9, 0.999), weightDecay: recipe.weightDecay)
+        /// `k` for the UNet parameters whose key `selected` picks, 1 for the rest.
+        func lrScales(_ k: Float, where selected: (String) -> Bool) -> [Float] {
+            let picked = Set(model.unet.namedParameters().filter { selected($0.key) }.map { ObjectIdentifier($0.tensor) })
+            return tensors.map { picked.contains(ObjectIdentifier($0)) ? k : 1 }
+        }
+        // validate() lets a video recipe scale only its temporal layers and an image recipe only its added ones.
+        if let k = recipe.temporalLrScale { optimizer.learningRateScales = lrScales(k, where: UNetParameterGroup.temporal.contains) }
+        if let k = recipe.addedLayersLrScale { optimizer.learningRateScales = lrScales(k, where: addedUNetKeys.contains) }
+        let ema = recipe.emaDecay > 0 ? ExponentialMovingAverage(parameters: tensors, decay: recipe.emaDecay) : nil
+        let options = TrainingOptions(steps: recipe.steps, seed: recipe.seed, checkpoint: checkpoint,
+                                      checkpointEvery: recipe.checkpointEvery, resume: resume, label: "train \(recipe.kind)")
+        let run = TrainingRun(parameters: parameters, optimizer: optimizer, ema: ema, options: options,
+                              metadata: ["lethe.recipe": recipe.fingerprint])
+        run.log = log
+        return (run, ema)
+    }
+
+    /// training.json beside the weights: the recipe, every step's loss, and the time it took; for
+    /// an export, the checkpoint it came from (`steps` then says how far the run had got).
+    private func writeTrainingRecord(losses: [Float], seconds: Double?, resumedFrom: Int?, exportedFrom: URL?,
+                                     to url: URL) throws {
         struct Record: Encodable {
             let recipe: DiffusionTrainingRecipe
             let steps: Int
-            let secondsThisRun: Double
+            let secondsThisRun: Double?
             let resumedFrom: Int?
+            let exportedFromCheckpoint: String?
             let losses: [Float]
             enum CodingKeys: String, CodingKey {
-                case recipe, steps, secondsThisRun = "seconds_this_run", resumedFrom = "resumed_from", losses
+                case recipe, steps, secondsThisRun = "seconds_this_run", resumedFrom = "resumed_from"
+                case exportedFromCheckpoint = "exported_from_checkpoint", losses
             }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(Record(recipe: recipe, steps: result.losses.count, secondsThisRun: result.seconds,
-                                             resumedFrom: result.resumedFrom, losses: result.losses))
+        let data = try encoder.encode(Record(recipe: recipe, steps: losses.count, secondsThisRun: seconds,
+                                             resumedFrom: resumedFrom, exportedFromCheckpoint: exportedFrom?.lastPathComponent,
+                                             losses: losses))
         try writeAtomically(to: url) { try data.write(to: $0) }
     }
 

@@ -27,6 +27,9 @@ struct DiffusionTrainOptions: ParsableArguments {
     @Flag(help: "Continue from the checkpoint.")
     var resume = false
 
+    @Flag(help: "Write the model folder from the checkpoint's EMA weights at the step it holds, without training. The checkpoint stays, so the run can go on with --resume.")
+    var export = false
+
     @Option(help: "Storage type of the saved weights: float32 or float16 (training is float32 either way).")
     var dtype = "float32"
 
@@ -48,10 +51,15 @@ struct DiffusionTrainOptions: ParsableArguments {
     }
 
     func run(kind: String) throws {
+        if export && resume { throw CLIError("--export writes the checkpoint's model and trains nothing; leave out --resume") }
         let storage = try weightStorage(dtype)
         let recipe = try DiffusionTrainingRecipe.load(from: URL(fileURLWithPath: config))
         try checkKind(recipe.kind, kind)
         let training = try DiffusionTraining(recipe: recipe, baseDirectory: baseDirectory)
+        if export {
+            try training.export(checkpoint: checkpointURL, output: output, dtype: storage)
+            return
+        }
         try finish(try training.run(output: output, checkpoint: checkpointURL, resume: resume, dtype: storage))
     }
 }
@@ -62,6 +70,7 @@ struct TrainText: LetheCommand {
         abstract: "Pretrain the text encoder to recognise the concepts captions name (writes text_encoder/ and tokenizer/).")
     @OptionGroup var options: DiffusionTrainOptions
     func execute() throws {
+        if options.export { throw CLIError("--export is for image and video runs") }
         let storage = try weightStorage(options.dtype)
         let recipe = try TextPretrainingRecipe.load(from: URL(fileURLWithPath: options.config))
         try options.checkKind(recipe.kind, "text")

@@ -79,6 +79,21 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run must be killed mid-way for this test to mean anything")
         XCTAssertFalse(FileManager.default.fileExists(atPath: killed.path), "no model folder before the run finishes")
 
+        // --export makes a model of the checkpoint as it stands and leaves the checkpoint to resume.
+        let exported = dir.appendingPathComponent("exported")
+        let export = try LetheProcess.run(["train", "image", "--config", recipe.path, "--out", exported.path,
+                                           "--checkpoint", checkpoint.path, "--export"], timeout: 120)
+        XCTAssertEqual(export.status, 0, export.stderr)
+        XCTAssertTrue(export.stderr.contains("at step ") && export.stderr.contains(" of 8"), export.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: exported.appendingPathComponent("unet/diffusion_pytorch_model.safetensors").path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint.path))
+        XCTAssertEqual(try losses(exported), Array(try losses(straight).prefix(try losses(exported).count)),
+                       "the exported model's record is the run's loss curve so far")
+        let both = try LetheProcess.run(["train", "image", "--config", recipe.path, "--out", exported.path,
+                                         "--checkpoint", checkpoint.path, "--export", "--resume"], timeout: 60)
+        XCTAssertEqual(both.status, 1)
+        XCTAssertTrue(both.stderr.contains("leave out --resume"), both.stderr)
+
         let refused = try LetheProcess.run(["train", "image", "--config", recipe.path, "--out", killed.path], timeout: 60)
         XCTAssertEqual(refused.status, 1, "an existing checkpoint is not silently overwritten")
         XCTAssertTrue(refused.stderr.contains("--resume"), refused.stderr)

@@ -221,6 +221,42 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         }
     }
 
+    /// --export: a checkpoint's EMA weights become the model folder the finished run would have
+    /// written at that step, and the checkpoint stays for --resume.
+    func testExportWritesTheCheckpointsEMAWeightsAndKeepsTheCheckpoint() throws {
+        var r = try recipe("", head: tinyImageHead)
+        r.emaDecay = 0.9
+        r.steps = 4
+        r.checkpointEvery = 2
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-export-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let checkpoint = folder.appendingPathComponent("run.ckpt")
+        let finished = folder.appendingPathComponent("finished"), exported = folder.appendingPathComponent("exported")
+        try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot).run(output: finished, checkpoint: checkpoint, resume: false)
+        let before = try Data(contentsOf: checkpoint)
+        let step = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot).export(checkpoint: checkpoint, output: exported)
+        XCTAssertEqual(step, 4)
+        XCTAssertEqual(try Data(contentsOf: checkpoint), before, "the checkpoint is left as it was")
+        let a = try DiffusionModel.load(directory: finished).unet.stateDict(), b = try DiffusionModel.load(directory: exported).unet.stateDict()
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (key, t) in a { XCTAssertEqual(b[key]?.scalars, t.scalars, key) }
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: exported.appendingPathComponent("training.json"))) as? [String: Any])
+        XCTAssertEqual(record["steps"] as? Int, 4)
+        XCTAssertEqual(record["exported_from_checkpoint"] as? String, "run.ckpt")
+        // Another recipe's checkpoint, or none, is refused with the file named; nothing is written.
+        var other = r
+        other.seed = 4
+        XCTAssertThrowsError(try DiffusionTraining(recipe: other, baseDirectory: WorldFixtures.repoRoot)
+            .export(checkpoint: checkpoint, output: folder.appendingPathComponent("other"))) {
+            XCTAssertTrue("\($0)".contains("run.ckpt") && "\($0)".contains("seed"), "\($0)")
+        }
+        XCTAssertThrowsError(try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
+            .export(checkpoint: folder.appendingPathComponent("none.ckpt"), output: folder.appendingPathComponent("none"))) {
+            XCTAssertTrue("\($0)".contains("none.ckpt: no checkpoint to read"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("other").path))
+    }
+
     func testNoisyEndWeightCapMustBeAtLeastOne() throws {
         XCTAssertNotEqual(try recipe("noisy_end_weight_cap: 10").fingerprint, try recipe("").fingerprint)
         for bad in ["0.5", "-1", ".inf"] {
