@@ -1,5 +1,6 @@
 // The rate and time left of work counted in items (samples, clips), for the progress lines of
-// long commands that are not training runs (`lethe eval`); TrainingRun prints its own.
+// long commands: `lethe eval` prints its lines, TrainingRun puts the rate and time left in its step
+// lines.
 
 import Foundation
 
@@ -10,9 +11,20 @@ public struct ProgressEstimate {
     private var start: Date
     private var startDone = 0
 
-    public init(unit: String, now: Date = Date()) {
+    /// `done` items were done before the clock started (a resumed run's steps); they do not count
+    /// towards the rate.
+    public init(unit: String, done: Int = 0, now: Date = Date()) {
         self.unit = unit
         self.start = now
+        self.startDone = done
+    }
+
+    /// "0.21 clips/s  ETA 4m26s" at `done` of `total`; nil while nothing is done since the clock started.
+    public func rateAndTimeLeft(done: Int, total: Int, now: Date = Date()) -> String? {
+        let seconds = now.timeIntervalSince(start)
+        guard done > startDone, seconds > 0 else { return nil }
+        let rate = Double(done - startDone) / seconds
+        return String(format: "%.2f %@/s  ETA %@", rate, unit, formatDuration(Double(total - done) / rate))
     }
 
     /// "8/64 clips  0.21 clips/s  ETA 4m26s". The first phase is timed from `init`. A new
@@ -28,9 +40,6 @@ public struct ProgressEstimate {
             startDone = done
             return head
         }
-        let seconds = now.timeIntervalSince(start)
-        guard done > startDone, seconds > 0 else { return head }
-        let rate = Double(done - startDone) / seconds
-        return head + String(format: "  %.2f %@/s  ETA %@", rate, unit, formatDuration(Double(total - done) / rate))
+        return rateAndTimeLeft(done: done, total: total, now: now).map { head + "  " + $0 } ?? head
     }
 }

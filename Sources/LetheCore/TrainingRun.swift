@@ -95,6 +95,7 @@ public final class TrainingRun {
         defer { signal(SIGINT, previous) }
 
         let t0 = Date()
+        let progress = ProgressEstimate(unit: "steps", done: start, now: t0)
         var lastReport = t0
         var interrupted = false
         for i in start..<options.steps {
@@ -113,12 +114,10 @@ public final class TrainingRun {
             }
             let now = Date()
             if now.timeIntervalSince(lastReport) >= options.progressInterval || done == options.steps {
-                let rate = Double(done - start) / now.timeIntervalSince(t0)
                 let recent = losses.suffix(20)
                 let mean = recent.reduce(0, +) / Float(recent.count)
-                let eta = Double(options.steps - done) / max(rate, 1e-9)
-                log(String(format: "%@: step %d/%d  loss %.4f  %.2f steps/s  ETA %@", options.label, done, options.steps,
-                           mean, rate, formatDuration(eta)))
+                let pace = progress.rateAndTimeLeft(done: done, total: options.steps, now: now).map { "  " + $0 } ?? ""
+                log(String(format: "%@: step %d/%d  loss %.4f", options.label, done, options.steps, mean) + pace)
                 lastReport = now
             }
             if interruptRequested != 0 {
@@ -140,8 +139,7 @@ public final class TrainingRun {
         guard let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) else {
             throw TrainingError("\(options.checkpoint?.path ?? "no checkpoint given"): no checkpoint to read")
         }
-        let (step, losses) = try restore(from: url)
-        return (step, losses)
+        return try restore(from: url)
     }
 
     // MARK: Checkpoints

@@ -12,6 +12,13 @@ final class ProgressEstimateTests: XCTestCase {
         XCTAssertEqual(p.line(done: 64, total: 64, now: t0 + 320), "64/64 clips  0.20 clips/s  ETA 0s")
     }
 
+    /// A resumed training run: the steps before the resume do not count towards the rate.
+    func testItemsDoneBeforeTheClockStartedDoNotCount() {
+        let p = ProgressEstimate(unit: "steps", done: 100, now: t0)
+        XCTAssertNil(p.rateAndTimeLeft(done: 100, total: 200, now: t0 + 5))
+        XCTAssertEqual(p.rateAndTimeLeft(done: 110, total: 200, now: t0 + 20), "0.50 steps/s  ETA 3m00s")
+    }
+
     func testANewPhaseRestartsTheClockAtItsFirstReport() {
         var p = ProgressEstimate(unit: "images", now: t0)
         XCTAssertEqual(p.line(done: 10, total: 20, phase: "baseline", now: t0 + 10), "baseline 10/20 images  1.00 images/s  ETA 10s")
