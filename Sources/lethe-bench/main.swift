@@ -19,6 +19,9 @@ func medianTime(repeats: Int, warmup: Int = 2, _ body: () -> Void) -> Double {
     return times[times.count / 2]
 }
 
+OpenBLASKernels.relaunchWithKernelsForThisCPUIfNeeded()
+FileHandle.standardError.write(Data("lethe-bench: OpenBLAS kernels \(OpenBLASKernels.detectedCore)\n".utf8))
+
 var rng = RandomGenerator(seed: 0)
 
 var benches: [(String, () -> Double)] = [
