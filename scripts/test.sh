@@ -7,8 +7,9 @@ LETHE_SKIP_BUILD=1 scripts/setup.sh
 # OpenBLAS chooses its kernels by CPU model when it loads, and a release older than the CPU falls
 # back to SSE3 ones (Debian's 0.3.21 on a Xeon with AVX-512: GEMMs at under half speed). The
 # lethe binaries restart themselves with OPENBLAS_CORETYPE set (LetheCore/OpenBLASKernels.swift);
-# the test runner cannot, so it gets the newest kernels the CPU's flags allow here, from the same
-# table. A value already set is kept.
+# the test runner cannot, so it gets the newest kernels the CPU's flags allow here: a copy of that
+# table's top rows, which OpenBLASKernelsTests checks against the Swift one on this CPU. Unlike the
+# binaries it cannot ask OpenBLAS what it chose, so it sets the core whenever none is set.
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ -r /proc/cpuinfo ]; then
     flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
     has() { for f in "$@"; do [[ $flags == *" $f "* ]] || return 1; done; }

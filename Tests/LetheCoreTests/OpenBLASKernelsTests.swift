@@ -40,12 +40,16 @@ final class OpenBLASKernelsTests: XCTestCase {
         XCTAssertEqual(OpenBLASKernels.cpuFlags(cpuinfo: "processor\t: 0\nFeatures\t: fp asimd\n"), [])
     }
 
-    /// scripts/test.sh sets OPENBLAS_CORETYPE from the table's names; a name the library does not
-    /// know would leave its fallback in place, so the core it loaded must be the one asked for.
+    /// scripts/test.sh sets OPENBLAS_CORETYPE from its copy of the table; a name the library does
+    /// not know would leave its fallback in place, so the core it loaded must be the one asked for,
+    /// and it must be the one the Swift table picks for this CPU's flags.
     func testTheLibraryLoadedTheCoreThatWasAskedFor() throws {
         guard let asked = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], !asked.isEmpty else {
             throw XCTSkip("OPENBLAS_CORETYPE is not set (scripts/test.sh sets it on x86-64 with AVX2)")
         }
         XCTAssertEqual(OpenBLASKernels.detectedCore.lowercased(), asked.lowercased())
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        XCTAssertEqual(OpenBLASKernels.coreToForce(detected: "Prescott", cpuFlags: OpenBLASKernels.cpuFlags(cpuinfo: cpuinfo)),
+                       asked, "scripts/test.sh's table and OpenBLASKernels.x86Cores disagree on this CPU")
     }
 }
