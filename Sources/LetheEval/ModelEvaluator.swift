@@ -42,6 +42,12 @@ public struct EvaluationOptions: Sendable {
     public var batchSize = 8
 
     public init() {}
+
+    /// The guidance to sample `model` at: the one asked for, else the folder's recommendation
+    /// (generation_config.json), else the world's.
+    public static func guidance(_ asked: Float?, for model: DiffusionModel) -> Float {
+        asked ?? model.generationConfig.guidanceScale ?? worldGuidance
+    }
 }
 
 public struct EvaluationError: Error, CustomStringConvertible {

@@ -1,6 +1,7 @@
 // A diffusers model folder: model_index.json naming the components, and one sub-folder each
 // (tokenizer/, text_encoder/, unet/, scheduler/). Lethe reads the four it runs and carries any
-// others (a real checkpoint's vae/, safety_checker/, ...) through unchanged when it saves.
+// others (a real checkpoint's vae/, safety_checker/, ...) through unchanged when it saves, with
+// the folder's generation_config.json (GenerationConfig) if it has one.
 
 import Foundation
 import LetheCore
@@ -23,6 +24,8 @@ public final class DiffusionModel {
     public var textEncoder: CLIPTextModel
     public let unet: any Denoiser
     public var schedulerConfig: SchedulerConfig
+    /// The sampling settings the folder recommends (generation_config.json; empty when it has none).
+    public var generationConfig: GenerationConfig
     /// model_index.json as read (or as made for a new model), kept so a saved copy names the
     /// same classes and libraries.
     public var index: JSONConfig
@@ -30,8 +33,10 @@ public final class DiffusionModel {
     public let sourceDirectory: URL?
 
     public init(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: any Denoiser,
-                schedulerConfig: SchedulerConfig, index: JSONConfig? = nil, sourceDirectory: URL? = nil) {
+                schedulerConfig: SchedulerConfig, generationConfig: GenerationConfig = GenerationConfig(),
+                index: JSONConfig? = nil, sourceDirectory: URL? = nil) {
         self.tokenizer = tokenizer
+        self.generationConfig = generationConfig
         self.textEncoder = textEncoder
         self.unet = unet
         self.schedulerConfig = schedulerConfig
@@ -110,10 +115,11 @@ public final class DiffusionModel {
             tokenizer: try CLIPTokenizer(directory: directory.appendingPathComponent("tokenizer")),
             textEncoder: textEncoder, unet: unet,
             schedulerConfig: try SchedulerConfig(contentsOf: directory.appendingPathComponent("scheduler")),
+            generationConfig: try GenerationConfig(directory: directory),
             index: index, sourceDirectory: directory)
     }
 
-    /// Writes the whole folder: the four components Lethe runs, any other component folders of
+    /// Writes the whole folder: the four components Lethe runs, generation_config.json, any other component folders of
     /// the source copied unchanged, and model_index.json last. Written into a temporary folder
     /// beside `directory` and moved into place, so a failed save leaves no half-written model.
     /// `dtype` is the weights' storage type (float16 halves the files; Lethe computes in float32 either way).
@@ -125,6 +131,7 @@ public final class DiffusionModel {
             try unet.save(to: staging.appendingPathComponent("unet"), dtype: dtype)
             let scheduler = try DDIMScheduler(config: schedulerConfig)
             try scheduler.saveConfig(to: staging.appendingPathComponent("scheduler"))
+            try generationConfig.write(to: staging)
             if let source = sourceDirectory {
                 for name in try fm.contentsOfDirectory(atPath: source.path) where !Self.components.contains(name) && name != Self.indexName {
                     var isDir: ObjCBool = false

@@ -25,8 +25,8 @@ struct Compare: LetheCommand {
     var out: String
     @Option(help: "DDIM steps.")
     var steps = EvaluationOptions.worldSteps
-    @Option(help: "Classifier-free guidance scale (1 turns guidance off).")
-    var guidance = EvaluationOptions.worldGuidance
+    @Option(help: "Classifier-free guidance scale (1 turns guidance off). Default: the first model folder's generation_config.json, else \(EvaluationOptions.worldGuidance).")
+    var guidance: Float?
     @Option(help: "Column labels, comma-separated, one per model (default: the folders' names).")
     var names: String?
     @Option(help: "Integer upscaling of the frames written.")
@@ -43,7 +43,6 @@ struct Compare: LetheCommand {
         var options = ComparisonOptions()
         options.seeds = seeds
         options.steps = steps
-        options.guidance = guidance
         options.scale = scale
         options.frames = frames
         options.fps = fps
@@ -53,6 +52,7 @@ struct Compare: LetheCommand {
         let promptList = try ComparisonPrompts.read(URL(fileURLWithPath: prompts))
         let labels = names.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let loaded = try ComparedModel.load(paths: models, names: labels)
+        options.guidance = EvaluationOptions.guidance(guidance, for: loaded[0].model)
         let comparison = try Comparison(models: loaded, prompts: promptList, options: options)
         let started = Date()
         let index = try comparison.run(outputDirectory: URL(fileURLWithPath: out)) { p in

@@ -43,8 +43,8 @@ struct Eval: LetheCommand {
     var seeds = 1
     @Option(parsing: .unconditional, help: "DDIM steps.")
     var steps = EvaluationOptions.worldSteps
-    @Option(parsing: .unconditional, help: "Classifier-free guidance scale (≤ 1: none).")
-    var guidance = EvaluationOptions.worldGuidance
+    @Option(parsing: .unconditional, help: "Classifier-free guidance scale (≤ 1: none). Default: the model folder's generation_config.json (in erasure mode the baseline's), else \(EvaluationOptions.worldGuidance).")
+    var guidance: Float?
     @Option(parsing: .unconditional, help: "Prompts per pipeline call.")
     var batch = 8
     @Option(name: .customLong("prompts-per-group"), parsing: .unconditional,
@@ -73,7 +73,7 @@ struct Eval: LetheCommand {
     func execute() throws {
         guard seeds > 0 else { throw CLIError("--seeds must be at least 1, got \(seeds)") }
         guard steps > 0 else { throw CLIError("--steps must be at least 1, got \(steps)") }
-        guard guidance.isFinite, guidance >= 0 else { throw CLIError("--guidance must be a non-negative number, got \(guidance)") }
+        if let guidance, !(guidance.isFinite && guidance >= 0) { throw CLIError("--guidance must be a non-negative number, got \(guidance)") }
         guard batch > 0 else { throw CLIError("--batch must be at least 1, got \(batch)") }
         if let promptsPerGroup, promptsPerGroup < 0 {
             throw CLIError("--prompts-per-group must be 0 (all) or more, got \(promptsPerGroup)")
@@ -98,7 +98,7 @@ struct Eval: LetheCommand {
         var options = EvaluationOptions()
         options.seeds = seeds
         options.steps = steps
-        options.guidance = guidance
+        options.guidance = EvaluationOptions.guidance(guidance, for: original ?? scored)
         options.batchSize = batch
         let evaluator = ModelEvaluator(detector: judge, options: options)
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }

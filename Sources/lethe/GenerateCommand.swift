@@ -46,8 +46,8 @@ struct Generate: LetheCommand {
     var frames = 8
     @Option(help: "DDIM steps.")
     var steps = 25
-    @Option(help: "Classifier-free guidance scale (1 turns guidance off). The default suits the shipped world models (as eval and compare use); Stable Diffusion checkpoints usually want 7.5.")
-    var guidance = EvaluationOptions.worldGuidance
+    @Option(help: "Classifier-free guidance scale (1 turns guidance off). Default: the model folder's generation_config.json, else \(EvaluationOptions.worldGuidance), which suits the world's models (as eval and compare use); Stable Diffusion checkpoints usually want 7.5.")
+    var guidance: Float?
     @Option(help: "Seed of the initial noise.")
     var seed: UInt64 = 0
     @Option(name: .customLong("init-noise"), help: "Initial noise from a .safetensors file instead of --seed.")
@@ -64,6 +64,7 @@ struct Generate: LetheCommand {
         guard frames > 0 else { throw ValidationError("--frames must be at least 1") }
         guard scale > 0, scale <= 64 else { throw ValidationError("--scale must be between 1 and 64") }
         guard fps > 0 else { throw ValidationError("--fps must be positive") }
+        if let guidance, !(guidance.isFinite && guidance >= 0) { throw ValidationError("--guidance must be a non-negative number") }
         guard ["png", "mp4", "gif", "safetensors"].contains(URL(fileURLWithPath: out).pathExtension.lowercased()) else {
             throw ValidationError("--out \(out): expected a .png, .mp4, .gif or .safetensors file")
         }
@@ -80,7 +81,7 @@ struct Generate: LetheCommand {
         }
         var options = GenerationOptions()
         options.steps = steps
-        options.guidance = guidance
+        options.guidance = EvaluationOptions.guidance(guidance, for: m)
         options.negativePrompt = negativePrompt
         options.frames = frames
         options.seed = seed

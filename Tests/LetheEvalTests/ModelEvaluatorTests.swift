@@ -155,4 +155,15 @@ final class ModelEvaluatorTests: XCTestCase {
         XCTAssertEqual(again.metrics, report.metrics)
         XCTAssertEqual(again.frechetDistance, report.frechetDistance)
     }
+
+    /// An asked guidance wins; otherwise the folder's generation_config.json; otherwise the world's.
+    func testGuidanceComesFromTheFolderUnlessAsked() throws {
+        let folder = EvalFixtures.repoRoot.appendingPathComponent("Tests/LetheModelsTests/Fixtures/pipeline/sd_tiny")
+        let model = try DiffusionModel.load(directory: folder)
+        XCTAssertEqual(EvaluationOptions.guidance(nil, for: model), EvaluationOptions.worldGuidance)
+        model.generationConfig.guidanceScale = 2
+        XCTAssertEqual(EvaluationOptions.guidance(nil, for: model), 2)
+        XCTAssertEqual(EvaluationOptions.guidance(3, for: model), 3)
+        XCTAssertEqual(EvaluationOptions.guidance(1, for: model), 1, "1 (no guidance) is a choice, not a missing value")
+    }
 }

@@ -90,4 +90,26 @@ final class DiffusionPipelineTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("no such model folder"))
         }
     }
+
+    func testGenerationConfigIsReadCarriedOnSaveAndChecked() throws {
+        let model = try DiffusionModel.load(directory: fixtures.appendingPathComponent("sd_tiny"))
+        XCTAssertNil(model.generationConfig.guidanceScale, "a diffusers folder has no generation_config.json")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-model-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try model.save(to: out)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent(GenerationConfig.fileName).path),
+                       "no recommendation, no file")
+        model.generationConfig.guidanceScale = 2
+        try model.save(to: out)
+        XCTAssertEqual(try DiffusionModel.load(directory: out).generationConfig.guidanceScale, 2)
+
+        try Data(#"{"guidance_scale": "two"}"#.utf8).write(to: out.appendingPathComponent(GenerationConfig.fileName))
+        XCTAssertThrowsError(try DiffusionModel.load(directory: out)) {
+            XCTAssertTrue("\($0)".contains("generation_config.json: guidance_scale"), "\($0)")
+        }
+        try Data(#"{"guidance_scale": -1}"#.utf8).write(to: out.appendingPathComponent(GenerationConfig.fileName))
+        XCTAssertThrowsError(try DiffusionModel.load(directory: out)) {
+            XCTAssertTrue("\($0)".contains("non-negative"), "\($0)")
+        }
+    }
 }
