@@ -3,8 +3,9 @@
 #   models/detector   (lethe train detector, configs/train/detector*.yaml)
 #   out/pretrain/text (lethe train text, configs/train/text.yaml: the text encoder every model shares)
 #   models/video      (--only video: configs/train/image.yaml, then image-stage2.yaml beside video.yaml,
-#                      then video-stage2.yaml: the 32/64/64-channel image UNet of stage 2, inflated,
-#                      with video stage 1's temporal layers)
+#                      then video-stage2.yaml beside image-stage3.yaml: the 32/64/64-channel image
+#                      UNet of stage 2, inflated, with video stage 1's temporal layers; image stage 3,
+#                      the image model shipped until 2026-12-07, goes to out/pretrain/image-stage3)
 #   models/image      (--only image: the wide run, configs/train/image-wide-part1..3.yaml, part after
 #                      part into experiments/image-wide-part*, each starting from the last; models/image
 #                      is part 3 with generation_config.json (guidance 2.0) and the parts' records)
@@ -48,20 +49,27 @@ step text $lethe train text --config configs/train/text.yaml --out out/pretrain/
 # they can: at these widths a process gets little from a second thread, while two processes train
 # ~1.4x the images per second. Every stage keeps the text encoder frozen.
 one_core() { LETHE_THREADS=1 OPENBLAS_NUM_THREADS=1 "$@"; }
+side_by_side() {  # NAME  IMAGE_RECIPE IMAGE_OUT  VIDEO_RECIPE VIDEO_OUT
+    local t0=$SECONDS
+    echo "== video: $1, side by side" >&2
+    one_core $lethe train image --config "$2" --out "$3" --dtype float16 "${resume[@]}" &
+    local image_pid=$!
+    one_core $lethe train video --config "$4" --out "$5" --dtype float16 "${resume[@]}" &
+    local video_pid=$!
+    wait $image_pid
+    wait $video_pid
+    echo "== video: $1 took $((SECONDS - t0)) s" >&2
+}
 if [ -z "$only" ] || [ "$only" = video ]; then
     step video $lethe train image --config configs/train/image.yaml --out out/pretrain/image-stage1 "${resume[@]}"
     # Image stage 2 (the video model's spatial weights) and video stage 1 both start from image stage 1.
-    t0=$SECONDS
-    echo "== video: image stage 2 and video stage 1, side by side" >&2
-    one_core $lethe train image --config configs/train/image-stage2.yaml --out out/pretrain/image-stage2 --dtype float16 "${resume[@]}" &
-    image_pid=$!
-    one_core $lethe train video --config configs/train/video.yaml --out out/pretrain/video-stage1 --dtype float16 "${resume[@]}" &
-    video_pid=$!
-    wait $image_pid
-    wait $video_pid
-    echo "== video: image stage 2 and video stage 1 took $((SECONDS - t0)) s" >&2
-    # Video stage 2 takes image stage 2's spatial weights and video stage 1's temporal layers.
-    step video one_core $lethe train video --config configs/train/video-stage2.yaml --out models/video --dtype float16 "${resume[@]}"
+    side_by_side "image stage 2 and video stage 1" configs/train/image-stage2.yaml out/pretrain/image-stage2 \
+        configs/train/video.yaml out/pretrain/video-stage1
+    # Video stage 2 takes image stage 2's spatial weights and video stage 1's temporal layers. Beside
+    # it, image stage 3 (the shipped image model until 2026-12-07; the README's experiments and the
+    # AnimateDiff-style model start from it) trains on from stage 2.
+    side_by_side "image stage 3 and video stage 2" configs/train/image-stage3.yaml out/pretrain/image-stage3 \
+        configs/train/video-stage2.yaml models/video
     cp out/pretrain/video-stage1/training.json models/video/training-stage1.json
 fi
 if [ -z "$only" ] || [ "$only" = image ]; then
