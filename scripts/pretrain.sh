@@ -11,10 +11,12 @@
 #                      is part 3 with generation_config.json (guidance 2.0) and the parts' records)
 # then scores the image and video models (lethe eval) into out/pretrain/.
 # A wide part whose folder is already there (they are committed) is kept: delete it to train it again.
+# With --only video-wide it trains the video model on the wide image UNet (configs/train/video-wide-part*.yaml,
+# an experiment, not shipped) into experiments/video-wide-part*, and scores it on 64 clip prompts.
 # With --only motion it trains the AnimateDiff-style video model instead (configs/train/motion.yaml,
 # then motion-stage2.yaml; not shipped) into out/pretrain/motion-stage1 and motion-stage2, and scores it.
 # Each step prints how long it took. A stopped step continues with `scripts/pretrain.sh --resume`.
-# Usage: scripts/pretrain.sh [--resume] [--only detector|text|video|image|motion|eval]
+# Usage: scripts/pretrain.sh [--resume] [--only detector|text|video|image|eval|video-wide|motion]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 resume=()
@@ -89,6 +91,15 @@ if [ -z "$only" ] || [ "$only" = image ]; then
 fi
 step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 200 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
 step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 32 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
+if [ "$only" = video-wide ]; then
+    for recipe in configs/train/video-wide-part[0-9].yaml; do
+        part=$(basename "$recipe" .yaml)
+        if [ -d "experiments/$part" ]; then echo "== video-wide: experiments/$part is there, kept" >&2; continue; fi
+        step video-wide one_core $lethe train video --config "$recipe" --out "experiments/$part" --dtype float16 "${resume[@]}"
+    done
+    step video-wide $lethe eval --model experiments/video-wide-part1 --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 64 \
+        --json out/pretrain/video-wide-part1-eval.json
+fi
 if [ "$only" = motion ]; then
     step motion $lethe train video --config configs/train/motion.yaml --out out/pretrain/motion-stage1 --dtype float16 "${resume[@]}"
     step motion $lethe train video --config configs/train/motion-stage2.yaml --out out/pretrain/motion-stage2 --dtype float16 "${resume[@]}"
