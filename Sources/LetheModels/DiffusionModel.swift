@@ -36,10 +36,10 @@ public final class DiffusionModel {
                 schedulerConfig: SchedulerConfig, generationConfig: GenerationConfig = GenerationConfig(),
                 index: JSONConfig? = nil, sourceDirectory: URL? = nil) {
         self.tokenizer = tokenizer
-        self.generationConfig = generationConfig
         self.textEncoder = textEncoder
         self.unet = unet
         self.schedulerConfig = schedulerConfig
+        self.generationConfig = generationConfig
         self.index = index ?? DiffusionModel.defaultIndex(for: unet)
         self.sourceDirectory = sourceDirectory
     }
@@ -119,8 +119,9 @@ public final class DiffusionModel {
             index: index, sourceDirectory: directory)
     }
 
-    /// Writes the whole folder: the four components Lethe runs, generation_config.json, any other component folders of
-    /// the source copied unchanged, and model_index.json last. Written into a temporary folder
+    /// Writes the whole folder: the four components Lethe runs, generation_config.json (when the
+    /// model has one), any other component folders of the source copied unchanged, and
+    /// model_index.json last. Written into a temporary folder
     /// beside `directory` and moved into place, so a failed save leaves no half-written model.
     /// `dtype` is the weights' storage type (float16 halves the files; Lethe computes in float32 either way).
     public func save(to directory: URL, dtype: SafeTensors.WriteDType = .f32) throws {

@@ -29,8 +29,6 @@ public struct GenerationConfig: Equatable, Sendable {
         self.init(guidanceScale: Float(scale))
     }
 
-    public var isEmpty: Bool { guidanceScale == nil }
-
     /// Writes the file into `directory` (atomically); an empty config writes nothing.
     public func write(to directory: URL) throws {
         guard let guidanceScale else { return }
