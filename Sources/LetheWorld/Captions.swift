@@ -63,6 +63,7 @@ public struct CaptionWriter: Sendable {
             guard var entry = compose(template, wordings, motion: verb.map { (motion, $0) }, id: "train", recordingWords: true),
                   !excluded.contains(CaptionText.normalized(entry.prompt)) else { continue }
             entry.colorSwappedPrompt = colorSwapped(template, wordings, motion: verb.map { (motion, $0) })
+            entry.motionReversedPrompt = verb.flatMap { motionReversed(template, wordings, motion: (motion, $0)) }
             return entry
         }
         let plain = spec.objects.map {
@@ -82,6 +83,20 @@ public struct CaptionWriter: Sendable {
         swapped[0].color = b
         swapped[1].color = a
         guard let entry = compose(template, swapped, motion: motion, id: "train"),
+              !excluded.contains(CaptionText.normalized(entry.prompt)) else { return nil }
+        return entry.prompt
+    }
+
+    /// `template` with the motion's phrasing replaced by the reversed motion's phrasing of the
+    /// same kind and place in its list (the catalogue lists them in parallel: "sliding to the
+    /// left" / "sliding to the right"); nil unless the motion is a direction, or when that caption
+    /// is excluded. Draws nothing, so adding it left every recipe's captions as they were.
+    private func motionReversed(_ template: CaptionTemplate, _ objects: [ObjectWording], motion: (MotionKind, Phrasing)) -> String? {
+        guard let reversed = motion.0.reversed else { return nil }
+        let own = catalog.concepts.concept(motion.0).phrasings(motion.1.kind)
+        let other = catalog.concepts.concept(reversed).phrasings(motion.1.kind)
+        guard let index = own.firstIndex(of: motion.1), index < other.count,
+              let entry = compose(template, objects, motion: (reversed, other[index]), id: "train"),
               !excluded.contains(CaptionText.normalized(entry.prompt)) else { return nil }
         return entry.prompt
     }

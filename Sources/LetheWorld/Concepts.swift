@@ -42,6 +42,19 @@ public enum StyleKind: String, CaseIterable, Codable, Sendable {
 
 public enum MotionKind: String, CaseIterable, Codable, Sendable {
     case left, right, up, down, bounce, spin, grow, still
+
+    /// The motion a clip of this one shows played backwards, where that is another motion of the
+    /// world: the four directions. (Backwards, a bounce, a spin or a still clip is the same
+    /// motion, and a growing clip shrinks, which the world does not caption.)
+    public var reversed: MotionKind? {
+        switch self {
+        case .left: .right
+        case .right: .left
+        case .up: .down
+        case .down: .up
+        case .bounce, .spin, .grow, .still: nil
+        }
+    }
 }
 
 /// How a concept is worded in a caption.

@@ -85,6 +85,10 @@ public struct PromptEntry: Hashable, Codable, Sendable {
     /// when both colors are named and differ: the negative of a binding loss. Training captions
     /// only; not part of the JSON form.
     public var colorSwappedPrompt: String? = nil
+    /// The same caption with its motion reversed ("moving left" → "moving right", same template
+    /// and phrasing kind), when it names a direction: the negative of the motion hinge. Training
+    /// captions only; not part of the JSON form.
+    public var motionReversedPrompt: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, prompt, kind, object, color, style, motion, phrasing, phrasings, second, template

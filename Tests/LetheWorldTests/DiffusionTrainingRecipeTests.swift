@@ -171,6 +171,41 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         XCTAssertEqual(bound, plain + 0.5 * (10 - gap), accuracy: 1e-4)
     }
 
+    func testMotionKeysAreCheckedAndAddTheHinge() throws {
+        let keyed = try recipe("motion_loss_weight: 0.1\nmotion_margin: 0.02\nmotion_timestep_range: [600, 1000]")
+        XCTAssertEqual(keyed.motionLossWeight, 0.1)
+        XCTAssertEqual(keyed.motionMargin, 0.02)
+        XCTAssertEqual(keyed.motionTimestepRange, [600, 1000])
+        for (bad, key, head) in [("motion_loss_weight: -1", "motion_loss_weight", nil), ("motion_margin: 0.1", "motion_margin", nil),
+                                 ("motion_loss_weight: 1\nmotion_timestep_range: [1000, 700]", "motion_timestep_range", nil),
+                                 ("motion_loss_weight: 1", "motion_loss_weight", tinyImageHead)] {
+            XCTAssertThrowsError(try recipe(bad, head: head ?? "kind: video\ninit_from: models/image")) {
+                XCTAssertTrue("\($0)".contains("v.yaml") && "\($0)".contains(key), "\($0)")
+            }
+        }
+        // A tiny video model on clips that all move left, right, up or down: the step loss is the
+        // same denoising loss plus the weighted hinge, which with a margin no clip reaches is the
+        // margin less the mean relative gap the step reports.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-motion-hinge-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try DiffusionTraining(recipe: recipe("", head: tinyImageHead, file: "i.yaml"), baseDirectory: WorldFixtures.repoRoot)
+            .model.save(to: folder)
+        func stepLoss(_ keys: String) throws -> (Float, Float?) {
+            var r = try recipe("motions: [left, right, up, down]\n" + keys, head: "kind: video\ninit_from: \(folder.path)")
+            r.batchSize = 4
+            let training = try DiffusionTraining(recipe: r, baseDirectory: WorldFixtures.repoRoot)
+            var rng = RandomGenerator(seed: 1)
+            let loss = try Autograd.inference { try training.loss(step: 0, rng: &rng) }
+            return (loss.item, training.lastMotionGap)
+        }
+        let (plain, none) = try stepLoss("")
+        let (hinged, g) = try stepLoss("motion_loss_weight: 0.5\nmotion_margin: 10")
+        XCTAssertNil(none)
+        let gap = try XCTUnwrap(g)
+        XCTAssertTrue(abs(gap) < 1 && gap != 0, "\(gap)")
+        XCTAssertEqual(hinged, plain + 0.5 * (10 - gap), accuracy: 1e-4)
+    }
+
     func testTransformerLayersPerBlockDeepensTheStartModel() throws {
         for (bad, head) in [("[1, 0, 2]", tinyImageHead), ("[]", tinyImageHead), ("[1, 2, 2]", "kind: video\ninit_from: models/image")] {
             XCTAssertThrowsError(try recipe("transformer_layers_per_block: \(bad)", head: head)) {

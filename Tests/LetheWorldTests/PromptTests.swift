@@ -161,6 +161,30 @@ final class CaptionTests: XCTestCase {
         XCTAssertLessThan(eligibleMissing, swappedCount / 4, "most pairs of named, different colors should have a swap")
     }
 
+    func testMotionReversedCaptionsReverseTheDirectionAndNothingElse() throws {
+        let concepts = PromptCatalog.v1.concepts
+        var reversedCount = 0
+        for (_, entry) in WorldFixtures.trainCaptions(count: 400, mode: .clip, seed: 29) {
+            guard let reversed = entry.motionReversedPrompt else {
+                // Only a caption that names a direction has one (an excluded reversal aside).
+                XCTAssertNil(entry.motion?.reversed, "'\(entry.prompt)' should have a reversed caption")
+                continue
+            }
+            reversedCount += 1
+            // The caption with its motion phrasing replaced by the reversed motion's phrasing of the
+            // same kind and place: "sliding to the left" by "sliding to the right".
+            let motion = try XCTUnwrap(entry.motion), back = try XCTUnwrap(motion.reversed)
+            let kind = try XCTUnwrap(entry.phrasings.motion)
+            let own = concepts.concept(motion).phrasings(kind), other = concepts.concept(back).phrasings(kind)
+            let i = try XCTUnwrap(own.firstIndex { entry.prompt.contains($0.text) }, entry.prompt)
+            XCTAssertEqual(reversed, entry.prompt.replacingOccurrences(of: own[i].text, with: other[i].text))
+            XCTAssertNotEqual(reversed, entry.prompt)
+            XCTAssertFalse(WorldFixtures.exclusions.contains(CaptionText.normalized(reversed)))
+        }
+        // Half the clips move in a direction and 90% of captions name the motion.
+        XCTAssertGreaterThan(reversedCount, 120)
+    }
+
     func testExcludedPromptsAreNeverWritten() {
         // The same draws with the first run's captions excluded produce none of them.
         let first = WorldFixtures.trainCaptions(count: 300, mode: .image, seed: 8, excluded: [])
