@@ -2,21 +2,23 @@
 # Reproduces every shipped model from nothing, with the committed recipes and seeds:
 #   models/detector   (lethe train detector, configs/train/detector*.yaml)
 #   out/pretrain/text (lethe train text, configs/train/text.yaml: the text encoder every model shares)
-#   models/video      (--only video: configs/train/image.yaml, then image-stage2.yaml beside video.yaml,
-#                      then video-stage2.yaml beside image-stage3.yaml: the 32/64/64-channel image
-#                      UNet of stage 2, inflated, with video stage 1's temporal layers; image stage 3,
-#                      the image model shipped until 2026-12-07, goes to out/pretrain/image-stage3)
 #   models/image      (--only image: the wide run, configs/train/image-wide-part1..3.yaml, part after
 #                      part into experiments/image-wide-part*, each starting from the last; models/image
 #                      is part 3 with generation_config.json (guidance 2.0) and the parts' records)
+#   models/video      (--only video: configs/train/video-wide-part1.yaml, image-wide-part3 inflated and
+#                      trained on clips, into experiments/video-wide-part1; models/video is that folder
+#                      with generation_config.json (guidance 2.5))
 # then scores the image and video models (lethe eval) into out/pretrain/.
 # A wide part whose folder is already there (they are committed) is kept: delete it to train it again.
-# With --only video-wide it trains the video model on the wide image UNet (configs/train/video-wide-part*.yaml,
-# an experiment, not shipped) into experiments/video-wide-part*, and scores it on 64 clip prompts.
+# With --only narrow it trains the narrower 32/64/64-channel models the README's experiments start
+# from (the image and video models shipped until 2026-12-07), on the text encoder of --only text:
+# configs/train/image.yaml, then image-stage2.yaml beside video.yaml, then video-stage2.yaml beside
+# image-stage3.yaml, into out/pretrain/image-stage1..3 and video-stage1..2.
 # With --only motion it trains the AnimateDiff-style video model instead (configs/train/motion.yaml,
-# then motion-stage2.yaml; not shipped) into out/pretrain/motion-stage1 and motion-stage2, and scores it.
+# then motion-stage2.yaml; not shipped; it needs --only narrow first) into out/pretrain/motion-stage1
+# and motion-stage2, and scores it.
 # Each step prints how long it took. A stopped step continues with `scripts/pretrain.sh --resume`.
-# Usage: scripts/pretrain.sh [--resume] [--only detector|text|video|image|eval|video-wide|motion]
+# Usage: scripts/pretrain.sh [--resume] [--only detector|text|image|video|eval|narrow|motion]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 resume=()
@@ -53,26 +55,24 @@ step text $lethe train text --config configs/train/text.yaml --out out/pretrain/
 one_core() { LETHE_THREADS=1 OPENBLAS_NUM_THREADS=1 "$@"; }
 side_by_side() {  # NAME  IMAGE_RECIPE IMAGE_OUT  VIDEO_RECIPE VIDEO_OUT
     local t0=$SECONDS
-    echo "== video: $1, side by side" >&2
+    echo "== narrow: $1, side by side" >&2
     one_core $lethe train image --config "$2" --out "$3" --dtype float16 "${resume[@]}" &
     local image_pid=$!
     one_core $lethe train video --config "$4" --out "$5" --dtype float16 "${resume[@]}" &
     local video_pid=$!
     wait $image_pid
     wait $video_pid
-    echo "== video: $1 took $((SECONDS - t0)) s" >&2
+    echo "== narrow: $1 took $((SECONDS - t0)) s" >&2
 }
-if [ -z "$only" ] || [ "$only" = video ]; then
-    step video $lethe train image --config configs/train/image.yaml --out out/pretrain/image-stage1 "${resume[@]}"
-    # Image stage 2 (the video model's spatial weights) and video stage 1 both start from image stage 1.
+if [ "$only" = narrow ]; then
+    step narrow $lethe train image --config configs/train/image.yaml --out out/pretrain/image-stage1 "${resume[@]}"
+    # Image stage 2 (video stage 2's spatial weights) and video stage 1 both start from image stage 1.
     side_by_side "image stage 2 and video stage 1" configs/train/image-stage2.yaml out/pretrain/image-stage2 \
         configs/train/video.yaml out/pretrain/video-stage1
-    # Video stage 2 takes image stage 2's spatial weights and video stage 1's temporal layers. Beside
-    # it, image stage 3 (the shipped image model until 2026-12-07; the README's experiments and the
-    # AnimateDiff-style model start from it) trains on from stage 2.
+    # Video stage 2 takes image stage 2's spatial weights and video stage 1's temporal layers;
+    # beside it, image stage 3 trains on from stage 2.
     side_by_side "image stage 3 and video stage 2" configs/train/image-stage3.yaml out/pretrain/image-stage3 \
-        configs/train/video-stage2.yaml models/video
-    cp out/pretrain/video-stage1/training.json models/video/training-stage1.json
+        configs/train/video-stage2.yaml out/pretrain/video-stage2
 fi
 if [ -z "$only" ] || [ "$only" = image ]; then
     for recipe in configs/train/image-wide-part[0-9].yaml; do
@@ -89,17 +89,21 @@ if [ -z "$only" ] || [ "$only" = image ]; then
     printf '{\n  "guidance_scale": 2.0\n}\n' > "$tmp/generation_config.json"
     rm -rf models/image && mv "$tmp" models/image
 fi
-step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 200 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
-step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 32 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
-if [ "$only" = video-wide ]; then
+if [ -z "$only" ] || [ "$only" = video ]; then
     for recipe in configs/train/video-wide-part[0-9].yaml; do
         part=$(basename "$recipe" .yaml)
-        if [ -d "experiments/$part" ]; then echo "== video-wide: experiments/$part is there, kept" >&2; continue; fi
-        step video-wide one_core $lethe train video --config "$recipe" --out "experiments/$part" --dtype float16 "${resume[@]}"
+        if [ -d "experiments/$part" ]; then echo "== video: experiments/$part is there, kept" >&2; continue; fi
+        step video one_core $lethe train video --config "$recipe" --out "experiments/$part" --dtype float16 "${resume[@]}"
     done
-    step video-wide $lethe eval --model experiments/video-wide-part1 --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 64 \
-        --json out/pretrain/video-wide-part1-eval.json
+    # models/video is the last part, with the guidance it was scored at.
+    tmp=$(mktemp -d models/.video.XXXXXX) && chmod 755 "$tmp"
+    part=$(ls -d experiments/video-wide-part[0-9] | tail -1)
+    for f in model_index.json scheduler text_encoder tokenizer unet training.json; do cp -r "$part/$f" "$tmp/"; done
+    printf '{\n  "guidance_scale": 2.5\n}\n' > "$tmp/generation_config.json"
+    rm -rf models/video && mv "$tmp" models/video
 fi
+step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 200 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
+step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 64 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
 if [ "$only" = motion ]; then
     step motion $lethe train video --config configs/train/motion.yaml --out out/pretrain/motion-stage1 --dtype float16 "${resume[@]}"
     step motion $lethe train video --config configs/train/motion-stage2.yaml --out out/pretrain/motion-stage2 --dtype float16 "${resume[@]}"
