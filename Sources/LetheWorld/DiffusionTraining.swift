@@ -623,21 +623,20 @@ public final class DiffusionTraining {
                 total = total + loss * weight
             }
         }
-        if let weight = recipe.bindingLossWeight {
-            lastBindingGap = nil
-            if let (hinge, gap) = try swapHinge(batch, captions: captions, negative: \.colorSwappedPrompt, x0: x0, noise: noise,
-                                                timestepRange: recipe.bindingTimestepRange ?? [300, 900],
-                                                margin: recipe.bindingMargin ?? 0.05, rng: &rng) {
-                lastBindingGap = gap
-                total = total + hinge * weight
-            }
-        }
-        if let weight = recipe.motionLossWeight {
-            lastMotionGap = nil
-            if let (hinge, gap) = try swapHinge(batch, captions: captions, negative: \.motionReversedPrompt, x0: x0, noise: noise,
-                                                timestepRange: recipe.motionTimestepRange ?? [700, 1000],
-                                                margin: recipe.motionMargin ?? 0.05, rng: &rng) {
-                lastMotionGap = gap
+        // The binding hinge, then the motion hinge; each draws its own timesteps.
+        let hinges: [(weight: Float?, negative: KeyPath<PromptEntry, String?>, range: [Int], margin: Float,
+                      gap: ReferenceWritableKeyPath<DiffusionTraining, Float?>)] = [
+            (recipe.bindingLossWeight, \.colorSwappedPrompt, recipe.bindingTimestepRange ?? [300, 900], recipe.bindingMargin ?? 0.05,
+             \.lastBindingGap),
+            (recipe.motionLossWeight, \.motionReversedPrompt, recipe.motionTimestepRange ?? [700, 1000], recipe.motionMargin ?? 0.05,
+             \.lastMotionGap),
+        ]
+        for h in hinges {
+            guard let weight = h.weight else { continue }
+            self[keyPath: h.gap] = nil
+            if let (hinge, gap) = try swapHinge(batch, captions: captions, negative: h.negative, x0: x0, noise: noise,
+                                                timestepRange: h.range, margin: h.margin, rng: &rng) {
+                self[keyPath: h.gap] = gap
                 total = total + hinge * weight
             }
         }
