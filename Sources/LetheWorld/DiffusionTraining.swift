@@ -419,8 +419,11 @@ public final class DiffusionTraining {
             start.textEncoder.setTrainable(false)
             var scheduler = recipe.sampling(start.schedulerConfig)
             scheduler.mixedFrameNoise = recipe.mixedNoiseAlpha.map(MixedFrameNoise.init(alpha:))
+            // A video model continued samples as it did; one inflated from an image model does not
+            // inherit the image model's guidance.
             model = DiffusionModel(tokenizer: start.tokenizer, textEncoder: start.textEncoder, unet: unet,
-                                   schedulerConfig: scheduler)
+                                   schedulerConfig: scheduler,
+                                   generationConfig: start.unet is UNet2DConditionModel ? GenerationConfig() : start.generationConfig)
         } else if let start = recipe.initFrom {
             // Same weights, possibly a new head layout: the tensors keep their shapes, so the
             // state dict of the start model loads into the reconfigured UNet.
@@ -441,7 +444,7 @@ public final class DiffusionTraining {
                 addedUNetKeys = Set(unet.stateDict().keys).subtracting(kept)
             }
             model = DiffusionModel(tokenizer: image.tokenizer, textEncoder: image.textEncoder, unet: unet,
-                                   schedulerConfig: recipe.sampling(image.schedulerConfig))
+                                   schedulerConfig: recipe.sampling(image.schedulerConfig), generationConfig: image.generationConfig)
         } else {
             let tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel
             if let from = recipe.textEncoderFrom {

@@ -206,6 +206,25 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         XCTAssertEqual(hinged, plain + 0.5 * (10 - gap), accuracy: 1e-4)
     }
 
+    func testAContinuedModelKeepsItsGuidanceAndAnInflatedOneDoesNot() throws {
+        let image = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-guidance-\(UUID().uuidString)")
+        let video = image.appendingPathExtension("video")
+        defer { for f in [image, video] { try? FileManager.default.removeItem(at: f) } }
+        let tiny = try DiffusionTraining(recipe: recipe("", head: tinyImageHead, file: "i.yaml"), baseDirectory: WorldFixtures.repoRoot).model
+        tiny.generationConfig = GenerationConfig(guidanceScale: 2.0)
+        try tiny.save(to: image)
+        func guidance(_ head: String) throws -> Float? {
+            try DiffusionTraining(recipe: recipe("", head: head), baseDirectory: WorldFixtures.repoRoot).model.generationConfig.guidanceScale
+        }
+        XCTAssertEqual(try guidance("kind: image\ninit_from: \(image.path)\ntrain_parameters: unet"), 2.0, "an image model continued")
+        XCTAssertNil(try guidance("kind: video\ninit_from: \(image.path)"), "a video model inflated from an image model")
+        let inflated = try DiffusionTraining(recipe: recipe("", head: "kind: video\ninit_from: \(image.path)"),
+                                             baseDirectory: WorldFixtures.repoRoot).model
+        inflated.generationConfig = GenerationConfig(guidanceScale: 3.0)
+        try inflated.save(to: video)
+        XCTAssertEqual(try guidance("kind: video\ninit_from: \(video.path)"), 3.0, "a video model continued")
+    }
+
     func testTransformerLayersPerBlockDeepensTheStartModel() throws {
         for (bad, head) in [("[1, 0, 2]", tinyImageHead), ("[]", tinyImageHead), ("[1, 2, 2]", "kind: video\ninit_from: models/image")] {
             XCTAssertThrowsError(try recipe("transformer_layers_per_block: \(bad)", head: head)) {
