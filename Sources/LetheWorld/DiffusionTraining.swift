@@ -156,7 +156,7 @@ public struct DiffusionTrainingRecipe: Recipe, Equatable {
     /// with the direction reversed (`PromptEntry.motionReversedPrompt`) must exceed the loss under
     /// the right one by `motion_margin` of it, at timesteps from `motion_timestep_range`. The
     /// caption-swap probe (scripts/diagnostics/caption_swap.py) finds the two losses equal to
-    /// 0.3% in every video model trained with the plain loss. nil: off.
+    /// within 0.4% in the video models it was run on (video stage 2 and its v retrain). nil: off.
     public var motionLossWeight: Float?
     /// The relative margin of the motion hinge; nil: 0.05.
     public var motionMargin: Float?
