@@ -74,33 +74,36 @@ if [ "$only" = narrow ]; then
     side_by_side "image stage 3 and video stage 2" configs/train/image-stage3.yaml out/pretrain/image-stage3 \
         configs/train/video-stage2.yaml out/pretrain/video-stage2
 fi
-if [ -z "$only" ] || [ "$only" = image ]; then
-    for recipe in configs/train/image-wide-part[0-9].yaml; do
+# Trains the parts of a split run, configs/train/PREFIX-part*.yaml, in order into experiments/, each
+# starting from the last; a part whose folder is there is kept. RUNNER (e.g. one_core) may wrap lethe.
+train_parts() {  # KIND PREFIX [RUNNER...]
+    local kind=$1 prefix=$2 recipe part; shift 2
+    for recipe in configs/train/$prefix-part[0-9].yaml; do
         part=$(basename "$recipe" .yaml)
-        if [ -d "experiments/$part" ]; then echo "== image: experiments/$part is there, kept" >&2; continue; fi
-        step image $lethe train image --config "$recipe" --out "experiments/$part" --dtype float16 "${resume[@]}"
+        if [ -d "experiments/$part" ]; then echo "== $kind: experiments/$part is there, kept" >&2; continue; fi
+        step "$kind" "$@" $lethe train "$kind" --config "$recipe" --out "experiments/$part" --dtype float16 "${resume[@]}"
     done
-    # models/image is the last part, with the sampling setting it was chosen at and every record.
-    tmp=$(mktemp -d models/.image.XXXXXX) && chmod 755 "$tmp"
-    cp -r experiments/image-wide-part3/. "$tmp/"
-    cp experiments/image-wide-part1/training.json "$tmp/training-part1.json"
-    cp experiments/image-wide-part2/training.json "$tmp/training-part2.json"
-    cp out/pretrain/text/text_training.json "$tmp/text_training.json" 2>/dev/null || cp models/image/text_training.json "$tmp/"
-    printf '{\n  "guidance_scale": 2.0\n}\n' > "$tmp/generation_config.json"
-    rm -rf models/image && mv "$tmp" models/image
+}
+# Makes DEST from the model folder FROM with generation_config.json (the guidance it was chosen at)
+# and extra records (SOURCE=NAME), written beside DEST and moved into place.
+ship() {  # FROM DEST GUIDANCE [SOURCE=NAME...]
+    local from=$1 dest=$2 guidance=$3 f tmp; shift 3
+    tmp=$(mktemp -d "$(dirname "$dest")/.$(basename "$dest").XXXXXX") && chmod 755 "$tmp"
+    for f in model_index.json scheduler text_encoder tokenizer unet training.json; do cp -r "$from/$f" "$tmp/"; done
+    for f in "$@"; do cp "${f%%=*}" "$tmp/${f#*=}"; done
+    printf '{\n  "guidance_scale": %s\n}\n' "$guidance" > "$tmp/generation_config.json"
+    rm -rf "$dest" && mv "$tmp" "$dest"
+}
+if [ -z "$only" ] || [ "$only" = image ]; then
+    train_parts image image-wide
+    text_record=out/pretrain/text/text_training.json
+    [ -f "$text_record" ] || text_record=models/image/text_training.json
+    ship experiments/image-wide-part3 models/image 2.0 experiments/image-wide-part1/training.json=training-part1.json \
+        experiments/image-wide-part2/training.json=training-part2.json "$text_record=text_training.json"
 fi
 if [ -z "$only" ] || [ "$only" = video ]; then
-    for recipe in configs/train/video-wide-part[0-9].yaml; do
-        part=$(basename "$recipe" .yaml)
-        if [ -d "experiments/$part" ]; then echo "== video: experiments/$part is there, kept" >&2; continue; fi
-        step video one_core $lethe train video --config "$recipe" --out "experiments/$part" --dtype float16 "${resume[@]}"
-    done
-    # models/video is the last part, with the guidance it was scored at.
-    tmp=$(mktemp -d models/.video.XXXXXX) && chmod 755 "$tmp"
-    part=$(ls -d experiments/video-wide-part[0-9] | tail -1)
-    for f in model_index.json scheduler text_encoder tokenizer unet training.json; do cp -r "$part/$f" "$tmp/"; done
-    printf '{\n  "guidance_scale": 2.5\n}\n' > "$tmp/generation_config.json"
-    rm -rf models/video && mv "$tmp" models/video
+    train_parts video video-wide one_core
+    ship "$(ls -d experiments/video-wide-part[0-9] | tail -1)" models/video 2.5
 fi
 step eval $lethe eval --model models/image --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 200 --json out/pretrain/image-eval.json --html out/pretrain/image-eval.html
 step eval $lethe eval --model models/video --prompts configs/prompts/v1/eval.jsonl --seeds 1 --limit 64 --json out/pretrain/video-eval.json --html out/pretrain/video-eval.html
