@@ -210,19 +210,20 @@ final class DiffusionTrainingRecipeTests: XCTestCase {
         let image = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-guidance-\(UUID().uuidString)")
         let video = image.appendingPathExtension("video")
         defer { for f in [image, video] { try? FileManager.default.removeItem(at: f) } }
-        let tiny = try DiffusionTraining(recipe: recipe("", head: tinyImageHead, file: "i.yaml"), baseDirectory: WorldFixtures.repoRoot).model
+        /// The model a run of `head` starts from.
+        func start(_ head: String, file: String = "v.yaml") throws -> DiffusionModel {
+            try DiffusionTraining(recipe: recipe("", head: head, file: file), baseDirectory: WorldFixtures.repoRoot).model
+        }
+        let tiny = try start(tinyImageHead, file: "i.yaml")
         tiny.generationConfig = GenerationConfig(guidanceScale: 2.0)
         try tiny.save(to: image)
-        func guidance(_ head: String) throws -> Float? {
-            try DiffusionTraining(recipe: recipe("", head: head), baseDirectory: WorldFixtures.repoRoot).model.generationConfig.guidanceScale
-        }
-        XCTAssertEqual(try guidance("kind: image\ninit_from: \(image.path)\ntrain_parameters: unet"), 2.0, "an image model continued")
-        XCTAssertNil(try guidance("kind: video\ninit_from: \(image.path)"), "a video model inflated from an image model")
-        let inflated = try DiffusionTraining(recipe: recipe("", head: "kind: video\ninit_from: \(image.path)"),
-                                             baseDirectory: WorldFixtures.repoRoot).model
+        XCTAssertEqual(try start("kind: image\ninit_from: \(image.path)\ntrain_parameters: unet").generationConfig.guidanceScale, 2.0,
+                       "an image model continued")
+        let inflated = try start("kind: video\ninit_from: \(image.path)")
+        XCTAssertNil(inflated.generationConfig.guidanceScale, "a video model inflated from an image model")
         inflated.generationConfig = GenerationConfig(guidanceScale: 3.0)
         try inflated.save(to: video)
-        XCTAssertEqual(try guidance("kind: video\ninit_from: \(video.path)"), 3.0, "a video model continued")
+        XCTAssertEqual(try start("kind: video\ninit_from: \(video.path)").generationConfig.guidanceScale, 3.0, "a video model continued")
     }
 
     func testTransformerLayersPerBlockDeepensTheStartModel() throws {

@@ -166,7 +166,7 @@ final class CaptionTests: XCTestCase {
         var reversedCount = 0
         for (_, entry) in WorldFixtures.trainCaptions(count: 400, mode: .clip, seed: 29) {
             guard let reversed = entry.motionReversedPrompt else {
-                // Only a caption that names a direction has one (an excluded reversal aside).
+                // Only a caption that names a direction has one (none of this seed's reversals is excluded).
                 XCTAssertNil(entry.motion?.reversed, "'\(entry.prompt)' should have a reversed caption")
                 continue
             }
