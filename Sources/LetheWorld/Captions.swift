@@ -82,9 +82,7 @@ public struct CaptionWriter: Sendable {
         var swapped = objects
         swapped[0].color = b
         swapped[1].color = a
-        guard let entry = compose(template, swapped, motion: motion, id: "train"),
-              !excluded.contains(CaptionText.normalized(entry.prompt)) else { return nil }
-        return entry.prompt
+        return negative(template, swapped, motion: motion)
     }
 
     /// `template` with the motion's phrasing replaced by the reversed motion's phrasing of the
@@ -95,8 +93,14 @@ public struct CaptionWriter: Sendable {
         guard let reversed = motion.0.reversed else { return nil }
         let own = catalog.concepts.concept(motion.0).phrasings(motion.1.kind)
         let other = catalog.concepts.concept(reversed).phrasings(motion.1.kind)
-        guard let index = own.firstIndex(of: motion.1), index < other.count,
-              let entry = compose(template, objects, motion: (reversed, other[index]), id: "train"),
+        guard let index = own.firstIndex(of: motion.1), index < other.count else { return nil }
+        return negative(template, objects, motion: (reversed, other[index]))
+    }
+
+    /// A hinge's negative caption: `template` filled, or nil when that is too long, awkward or
+    /// excluded (an eval prompt must not appear in training, even as a negative).
+    private func negative(_ template: CaptionTemplate, _ objects: [ObjectWording], motion: (MotionKind, Phrasing)?) -> String? {
+        guard let entry = compose(template, objects, motion: motion, id: "train"),
               !excluded.contains(CaptionText.normalized(entry.prompt)) else { return nil }
         return entry.prompt
     }
