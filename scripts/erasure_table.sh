@@ -66,6 +66,11 @@ python3 - "$out" "${rows[@]}" <<'PY'
 import json, os, sys
 out, rows = sys.argv[1], sys.argv[2:]
 def pct(x): return "-" if x is None else f"{100 * x:.0f}%"
+def kept(rt, se, key):
+    # "64% (75%)", and with the eval's paired standard error of the change: "64% (75%; −11 ± 6)".
+    change = se.get(f"{key}_change") if se else None
+    extra = "" if change is None else f"; {100 * (rt[key] - rt[key + '_baseline']):+.0f} ± {100 * change:.0f}".replace("-", "−")
+    return f"{pct(rt[key])} ({pct(rt[key + '_baseline'])}{extra})"
 print("| method | concept | erased on → scored on | target (baseline) | paraphrase (baseline) | in-domain (baseline) | cross-domain (baseline) | trials (target/para/in/cross) | erase time | erase peak memory |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 where_name = {"image": "image → image", "transfer": "image → video (transferred)",
@@ -77,12 +82,12 @@ for row in rows:
         continue
     e = json.load(open(os.path.join(d, "eval.json")))
     r = json.load(open(os.path.join(d, "erased", "erase.json")))
-    er, rt = e["erasure"], e["retention"]
+    er, rt, se = e["erasure"], e["retention"], e.get("standard_errors")
     t = e.get("trials")
     trials = [t["target"], t["paraphrase"], t["in_domain"], t["cross_domain"]] if t else None
     print(f"| {method} | {concept} | {where_name[where]} | {pct(er['target'])} ({pct(er['target_baseline'])}) "
           f"| {pct(er.get('paraphrase'))} ({pct(er.get('paraphrase_baseline'))}) "
-          f"| {pct(rt['in_domain'])} ({pct(rt['in_domain_baseline'])}) | {pct(rt['cross_domain'])} ({pct(rt['cross_domain_baseline'])}) "
+          f"| {kept(rt, se, 'in_domain')} | {kept(rt, se, 'cross_domain')} "
           f"| {'/'.join(str(n) for n in trials) if trials else '-'} "
           f"| {r['seconds']:.0f} s | {r['peak_memory_bytes'] / 2**20:.0f} MB |")
 PY

@@ -173,6 +173,12 @@ public final class ErasureEvaluator {
         func rate(_ group: [PromptEntry], _ s: ModelScores, _ keep: (ConceptTrial) -> Bool) -> Double? {
             ModelEvaluator.mean(trials(group, s, keep))
         }
+        func error(_ group: [PromptEntry], _ keep: (ConceptTrial) -> Bool) -> Double? {
+            StandardError.of(trials(group, erased, keep))
+        }
+        func changeError(_ group: [PromptEntry], _ keep: (ConceptTrial) -> Bool) -> Double? {
+            StandardError.ofChange(erased: trials(group, erased, keep), baseline: trials(group, base, keep))
+        }
         let (family, keyword) = (concept.family, concept.keyword)
         let isTarget: (ConceptTrial) -> Bool = { $0.family == family && $0.concept == keyword }
         let sameFamily: (ConceptTrial) -> Bool = { $0.family == family && $0.concept != keyword }
@@ -224,7 +230,12 @@ public final class ErasureEvaluator {
             trials: ErasureEvaluation.Trials(target: trials(groups.target, erased, isTarget).count,
                                              paraphrase: trials(groups.paraphrase, erased, isTarget).count,
                                              inDomain: trials(groups.inDomain, erased, sameFamily).count,
-                                             crossDomain: trials(groups.crossDomain, erased, otherFamily).count))
+                                             crossDomain: trials(groups.crossDomain, erased, otherFamily).count),
+            standardErrors: ErasureEvaluation.StandardErrors(
+                target: error(groups.target, isTarget), targetChange: changeError(groups.target, isTarget),
+                paraphrase: error(groups.paraphrase, isTarget), paraphraseChange: changeError(groups.paraphrase, isTarget),
+                inDomain: error(groups.inDomain, sameFamily), inDomainChange: changeError(groups.inDomain, sameFamily),
+                crossDomain: error(groups.crossDomain, otherFamily), crossDomainChange: changeError(groups.crossDomain, otherFamily)))
     }
 
     private func caseIndices(_ entries: [PromptEntry], _ index: [String: [Int]]) -> [Int] {

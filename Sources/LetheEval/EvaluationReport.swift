@@ -175,6 +175,34 @@ public struct ErasureEvaluation: Codable, Equatable, Sendable {
         enum CodingKeys: String, CodingKey { case target, paraphrase, inDomain = "in_domain", crossDomain = "cross_domain" }
     }
 
+    /// Standard errors of the rates (clustered by sample) and of each change erased − baseline
+    /// (paired by trial on the same prompts and noise): a change within about two of its standard
+    /// errors of zero cannot be told from the noise of this many samples.
+    public struct StandardErrors: Codable, Equatable, Sendable {
+        public var target, targetChange: Double?
+        public var paraphrase, paraphraseChange: Double?
+        public var inDomain, inDomainChange: Double?
+        public var crossDomain, crossDomainChange: Double?
+
+        public init(target: Double?, targetChange: Double?, paraphrase: Double?, paraphraseChange: Double?,
+                    inDomain: Double?, inDomainChange: Double?, crossDomain: Double?, crossDomainChange: Double?) {
+            self.target = target
+            self.targetChange = targetChange
+            self.paraphrase = paraphrase
+            self.paraphraseChange = paraphraseChange
+            self.inDomain = inDomain
+            self.inDomainChange = inDomainChange
+            self.crossDomain = crossDomain
+            self.crossDomainChange = crossDomainChange
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case target, targetChange = "target_change", paraphrase, paraphraseChange = "paraphrase_change"
+            case inDomain = "in_domain", inDomainChange = "in_domain_change"
+            case crossDomain = "cross_domain", crossDomainChange = "cross_domain_change"
+        }
+    }
+
     /// One prompt rendered by both models from the same noise; paths relative to the JSON's folder.
     public struct Sample: Codable, Equatable, Sendable {
         public var prompt: String
@@ -204,13 +232,16 @@ public struct ErasureEvaluation: Codable, Equatable, Sendable {
     public var retention: Retention
     public var quality: Quality
     public var trials: Trials?
+    /// Absent in reports written before it was added.
+    public var standardErrors: StandardErrors?
     public var perConcept: [ConceptScore]
     public var samples: [Sample]
     public var seconds: Double
 
     public init(model: String, baseline: String, erased: [String], family: String, video: Bool, seeds: Int, steps: Int,
                 guidance: Double, detector: String, erasure: Erasure, retention: Retention, quality: Quality,
-                perConcept: [ConceptScore], samples: [Sample], seconds: Double, trials: Trials? = nil) {
+                perConcept: [ConceptScore], samples: [Sample], seconds: Double, trials: Trials? = nil,
+                standardErrors: StandardErrors? = nil) {
         self.model = model
         self.baseline = baseline
         self.erased = erased
@@ -224,6 +255,7 @@ public struct ErasureEvaluation: Codable, Equatable, Sendable {
         self.retention = retention
         self.quality = quality
         self.trials = trials
+        self.standardErrors = standardErrors
         self.perConcept = perConcept
         self.samples = samples
         self.seconds = seconds
@@ -231,6 +263,6 @@ public struct ErasureEvaluation: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case kind, model, baseline, erased, family, video, seeds, steps, guidance, detector, erasure, retention, quality
-        case trials, perConcept = "per_concept", samples, seconds
+        case trials, standardErrors = "standard_errors", perConcept = "per_concept", samples, seconds
     }
 }

@@ -94,19 +94,21 @@ public enum HTMLReport {
         try checkRates(e)
         // The number of trials behind a rate, so a reader sees how coarse it is.
         func n(_ count: Int?) -> String { count.map { ", n = \($0)" } ?? "" }
+        let se = e.standardErrors
         var rows = [
             TableRow(label: "erased concept still shown (keyword prompts\(n(e.trials?.target)))", values: [e.erasure.targetBaseline, e.erasure.target],
-                     format: .rate, better: .lower),
+                     format: .rate, better: .lower, changeError: se?.targetChange),
         ]
         if let p = e.erasure.paraphrase {
             rows.append(TableRow(label: "erased concept still shown (paraphrases\(n(e.trials?.paraphrase)))", values: [e.erasure.paraphraseBaseline, p],
-                                 format: .rate, better: .lower))
+                                 format: .rate, better: .lower, changeError: se?.paraphraseChange))
         }
         rows += [
             TableRow(label: "retention, same family (in-domain\(n(e.trials?.inDomain)))", values: [e.retention.inDomainBaseline, e.retention.inDomain],
-                     format: .rate, better: .higher),
+                     format: .rate, better: .higher, changeError: se?.inDomainChange),
             TableRow(label: "retention, other families (cross-domain\(n(e.trials?.crossDomain)))",
-                     values: [e.retention.crossDomainBaseline, e.retention.crossDomain], format: .rate, better: .higher),
+                     values: [e.retention.crossDomainBaseline, e.retention.crossDomain], format: .rate, better: .higher,
+                     changeError: se?.crossDomainChange),
         ]
         let q = e.quality
         if q.frechetDistance != nil || q.frechetDistanceBaseline != nil {
@@ -245,6 +247,8 @@ public enum HTMLReport {
         var values: [Double?]
         var format: ValueFormat
         var better: Better
+        /// The standard error of the change, shown beside it when known.
+        var changeError: Double? = nil
     }
 
     static func format(_ v: Double?, _ f: ValueFormat) -> String {
@@ -268,7 +272,7 @@ public enum HTMLReport {
         let d = b - a
         let text: String
         switch row.format {
-        case .rate: text = String(format: "%+.1f pp", d * 100)
+        case .rate: text = String(format: "%+.1f pp", d * 100) + (row.changeError.map { String(format: " ± %.1f", $0 * 100) } ?? "")
         case .distance: text = String(format: "%+.2f", d)
         case .similarity: text = String(format: "%+.3f", d)
         }

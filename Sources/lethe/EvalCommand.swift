@@ -23,8 +23,9 @@ struct Eval: LetheCommand {
             Erasure mode (--model ERASED --baseline ORIGINAL --erased NAME): both models draw the same prompts \
             from the same noise. target: how often the erased concept is still detected on eval prompts naming \
             it by keyword; paraphrase: the same on --heldout prompts naming it; in_domain: accuracy on the other \
-            concepts of its family; cross_domain: accuracy on the other families; per concept and quality for \
-            both models. --samples K writes K GIFs of each model beside the JSON (samples/).
+            concepts of its family; cross_domain: accuracy on the other families; standard_errors: of each \
+            rate and of each change (erased − baseline, paired on the same prompts and noise); per concept and \
+            quality for both models. --samples K writes K GIFs of each model beside the JSON (samples/).
             """)
 
     @Option(help: "The model folder to score (the erased model in erasure mode).")
@@ -122,8 +123,14 @@ struct Eval: LetheCommand {
                 baselineCache: baselineCache.map { BaselineSampleCache(directory: URL(fileURLWithPath: $0)) }, log: log
             ) { label, done, total in log("eval: " + progress.line(done: done, total: total, phase: label)) }
             data = try encode(report)
+            let r = report.retention, se = report.standardErrors
+            // A retention figure with its change and that change's standard error: "71.2% (−8.1 ± 4.0 pp)".
+            func kept(_ v: Double, _ base: Double, _ error: Double?) -> String {
+                pct(v) + String(format: " (%+.1f", 100 * (v - base)) + (error.map { String(format: " ± %.1f", 100 * $0) } ?? "") + " pp)"
+            }
             log("eval: target \(pct(report.erasure.target)) (baseline \(pct(report.erasure.targetBaseline))), "
-                + "in-domain \(pct(report.retention.inDomain)), cross-domain \(pct(report.retention.crossDomain)) "
+                + "in-domain \(kept(r.inDomain, r.inDomainBaseline, se?.inDomainChange)), "
+                + "cross-domain \(kept(r.crossDomain, r.crossDomainBaseline, se?.crossDomainChange)) "
                 + "in \(formatDuration(report.seconds))")
         } else {
             let report = try evaluator.evaluate(model: scored, modelPath: model, prompts: promptSet, promptsPath: prompts,

@@ -77,6 +77,14 @@ final class ErasureEvaluatorTests: XCTestCase {
         // One trial per named concept: the circle of the target and held-out prompts; star and
         // heart in-domain; their colors (blue, green) cross-domain.
         XCTAssertEqual(r.trials, ErasureEvaluation.Trials(target: 1, paraphrase: 1, inDomain: 2, crossDomain: 2))
+        // A model against itself changes nothing: the two-sample groups' changes have a standard
+        // error of 0; the one-sample groups have none.
+        let se = try XCTUnwrap(r.standardErrors)
+        XCTAssertEqual(se.inDomainChange, 0)
+        XCTAssertEqual(se.crossDomainChange, 0)
+        XCTAssertNotNil(se.inDomain)
+        XCTAssertNil(se.targetChange)
+        XCTAssertNil(se.paraphraseChange)
         XCTAssertEqual(Set(r.perConcept.filter { $0.family == "object" }.map(\.concept)), ["circle", "star", "heart"])
         XCTAssertEqual(r.samples, [ErasureEvaluation.Sample(prompt: "a red circle", seed: 0, baseline: "samples/0000-base.gif",
                                                             model: "samples/0000-erased.gif")])

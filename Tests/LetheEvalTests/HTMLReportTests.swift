@@ -36,7 +36,9 @@ final class HTMLReportTests: XCTestCase {
             ],
             samples: [.init(prompt: "a red circle <script>alert('x')</script> & \"friends\"", seed: 3,
                             baseline: "samples/0000-base.gif", model: "samples/0000-erased.gif")],
-            seconds: 321)
+            seconds: 321,
+            standardErrors: .init(target: 0.02, targetChange: 0.03, paraphrase: nil, paraphraseChange: nil,
+                                  inDomain: 0.04, inDomainChange: 0.025, crossDomain: 0.01, crossDomainChange: 0.005))
     }
 
     func occurrences(of needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
@@ -63,7 +65,10 @@ final class HTMLReportTests: XCTestCase {
             XCTAssertFalse(html.contains(external), external)
         }
         // The numbers of the table: target 90% → 5%, a drop of 85 points, which is for the better.
-        XCTAssertTrue(html.contains("<td class=\"num\">90.0%</td><td class=\"num\">5.0%</td><td class=\"good\">−85.0 pp</td>"))
+        // A change carries its standard error where the report has one.
+        XCTAssertTrue(html.contains("<td class=\"num\">90.0%</td><td class=\"num\">5.0%</td><td class=\"good\">−85.0 pp ± 3.0</td>"))
+        XCTAssertTrue(html.contains("<td class=\"num\">92.0%</td><td class=\"num\">90.0%</td><td class=\"bad\">−2.0 pp ± 2.5</td>"))
+        XCTAssertTrue(html.contains("<td class=\"num\">85.0%</td><td class=\"num\">20.0%</td><td class=\"good\">−65.0 pp</td>"))
         XCTAssertTrue(html.contains("<td class=\"num\">12.00</td><td class=\"num\">14.00</td><td class=\"bad\">+2.00</td>"))
         XCTAssertTrue(html.contains("circle (erased)"))
         XCTAssertTrue(html.contains("What the numbers mean"))
