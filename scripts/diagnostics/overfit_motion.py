@@ -16,8 +16,14 @@ AnimateDiff's motion modules), the lowest timestep drawn (`--t-min`), and Lethe'
 `noisy_end_weight_cap` (1/SNR below SNR 1, up to the cap; 1 = off). Needs torch, diffusers and
 transformers (never a runtime dependency of Lethe).
 
+With `--random-paths` the two clips are drawn anew every step: the disc starts anywhere that
+leaves room for its run, at any height, and travels 12 to 16 px, as the world's clips do. The
+caption then names a direction, not a place, and the model must learn to move the disc from
+wherever the noise puts it. Sampled paths are then read by their travel, first frame to last.
+
   python3 scripts/diagnostics/overfit_motion.py --model models/video
   python3 scripts/diagnostics/overfit_motion.py --model models/video --t-min 300 --noisy-end-cap 100
+  python3 scripts/diagnostics/overfit_motion.py --model models/video --prediction v_prediction --random-paths
 """
 import argparse
 import shutil
@@ -45,6 +51,17 @@ def disc_clip(x_first, x_last, y=16.0, radius=5.5):
     return torch.stack(frames, 1) * 2 - 1
 
 
+def random_pair(generator):
+    """A right-moving and a left-moving disc, each from its own random start, height and travel."""
+    def one(sign):
+        travel = 12 + 4 * float(torch.rand((), generator=generator))
+        low = 6.5 + float(torch.rand((), generator=generator)) * (SIZE - 13 - travel)
+        y = 6.5 + float(torch.rand((), generator=generator)) * (SIZE - 13)
+        start, end = (low, low + travel) if sign > 0 else (low + travel, low)
+        return disc_clip(start, end, y=y)
+    return torch.stack([one(+1), one(-1)])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="models/video", help="a video model folder (UNet3D or UNetMotion)")
@@ -57,12 +74,32 @@ def main():
                    help="what the UNet learns to predict; v_prediction also samples with trailing timesteps, from t = 999")
     p.add_argument("--samples", type=int, default=3, help="sampled pairs after training")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--animatediff", action="store_true",
+                   help="--model is an image model: inflate its UNet to AnimateDiff's UNetMotionModel (fresh motion "
+                        "modules starting as the identity, 4 heads, whose attention adds sinusoidal frame positions) and train that")
+    p.add_argument("--random-paths", action="store_true",
+                   help="draw both clips anew each step: random start, height and travel (12-16 px), as in the world")
     p.add_argument("--save", help="also write the trained model here (a copy of --model with the new UNet), e.g. for motion_probe.py")
     a = p.parse_args()
 
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
     model = VideoModel(a.model)
+    if a.animatediff:
+        from diffusers import MotionAdapter, UNetMotionModel
+        c = model.unet.config
+        if model.unet.__class__.__name__ != "UNet2DConditionModel":
+            raise SystemExit(f"--animatediff inflates an image model; {a.model} holds a {model.unet.__class__.__name__}")
+        adapter = MotionAdapter(block_out_channels=tuple(c.block_out_channels), motion_layers_per_block=c.layers_per_block,
+                                motion_norm_num_groups=c.norm_num_groups, motion_num_attention_heads=4,
+                                motion_max_seq_length=FRAMES, use_motion_mid_block=False)
+        model.unet = UNetMotionModel.from_unet2d(model.unet, adapter).float()
+        # AnimateDiff starts its motion modules as the identity (zero output projections), as Lethe's
+        # inflation does; diffusers' fresh adapter does not.
+        with torch.no_grad():
+            for name, weight in model.unet.named_parameters():
+                if "motion_modules" in name and "proj_out" in name:
+                    weight.zero_()
     unet = model.unet.train()
     clips = torch.stack([disc_clip(8, 24), disc_clip(24, 8)])
     context = model.context(CAPTIONS, FRAMES)
@@ -74,7 +111,10 @@ def main():
     optimizer = torch.optim.AdamW(trained, a.lr, weight_decay=0)
     abar = model.scheduler.alphas_cumprod
     start = time.time()
+    paths = torch.Generator().manual_seed(7)
     for step in range(a.steps):
+        if a.random_paths:
+            clips = random_pair(paths)
         t = torch.randint(a.t_min, 1000, (2,))
         noise = torch.randn_like(clips)
         ab = abar[t].view(-1, 1, 1, 1, 1)
@@ -99,11 +139,19 @@ def main():
         if a.prediction == "v_prediction":
             DDIMScheduler.from_config(config).save_pretrained(f"{a.save}/scheduler")
     generator = torch.Generator().manual_seed(123)
-    print("red centroid x per frame (the right-moving clip runs 8 -> 24, the left-moving one 24 -> 8)")
+    if a.random_paths:
+        print("red centroid x per frame; a path runs the caption's way when it travels at least 4 px that way")
+    else:
+        print("red centroid x per frame (the right-moving clip runs 8 -> 24, the left-moving one 24 -> 8)")
+    right_way = 0
     for _ in range(a.samples):
         x = model.sample(CAPTIONS, generator, scheduler_config=config)
         for caption, clip in zip(CAPTIONS, x):
-            print(f"{caption:28s}", " ".join(f"{float(c):5.1f}" for c in centroids(clip[None])[0, :, 0]))
+            xs = centroids(clip[None])[0, :, 0]
+            travel = float(xs[-1] - xs[0]) * (1 if caption.endswith("right") else -1)
+            right_way += travel >= 4
+            print(f"{caption:28s}", " ".join(f"{float(c):5.1f}" for c in xs), f"  travel the caption's way {travel:+.1f} px")
+    print(f"{right_way} of {2 * a.samples} paths travel at least 4 px the caption's way")
 
 
 if __name__ == "__main__":
