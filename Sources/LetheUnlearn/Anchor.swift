@@ -27,14 +27,18 @@ public struct Anchor: ErasureMethod {
     public let preservePrompts: [String]
     public private(set) var images: ConceptImages?
 
-    /// `preserve` (the recipe's, or by default the other world concepts' prompts) minus any
-    /// prompt that is one of the erased concepts' own.
+    /// `preserve` (the recipe's, or by default the other world concepts' prompts), with
+    /// `preserve_neighbors` the erased concepts' captions with their family's other concepts in
+    /// their place, minus any prompt that is one of the erased concepts' own.
     public init(targets: [ErasureTarget], recipe: ErasureRecipe) {
         precondition(!targets.isEmpty, "anchor erasure needs a concept")
         self.targets = targets
         self.recipe = recipe
         let erased = Set(targets.flatMap { [$0.prompt] + $0.captions })
-        let candidates = recipe.preserve.isEmpty ? ErasureConcept.otherWorldPrompts(excluding: targets.map(\.concept)) : recipe.preserve
+        var candidates = recipe.preserve.isEmpty ? ErasureConcept.otherWorldPrompts(excluding: targets.map(\.concept)) : recipe.preserve
+        if recipe.preserveNeighbors {
+            candidates += ErasureConcept.neighborPrompts(of: targets.map(\.concept), templates: recipe.templates, kinds: recipe.phrasings)
+        }
         preservePrompts = candidates.filter { !erased.contains($0) && $0 != recipe.anchor }
     }
 

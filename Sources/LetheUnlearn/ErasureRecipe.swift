@@ -163,6 +163,9 @@ public struct ErasureRecipe: Equatable, Sendable {
     public var preserve: [String]
     /// Preservation prompts per step.
     public var preservePerStep: Int
+    /// Also preserve the erased concepts' own template captions with the family's other
+    /// concepts in their place (anchor).
+    public var preserveNeighbors: Bool
     /// Weight of the anchor method's text-space terms: the concept captions' encoder output pulled
     /// to the frozen encoder's output for their anchors, the preserved prompts' kept as they were.
     /// The prediction terms fit the UNet the erasure runs against; these hold for any UNet that
@@ -173,7 +176,7 @@ public struct ErasureRecipe: Equatable, Sendable {
         "method", "params", "encoder_subset", "steps", "lr", "betas", "weight_decay", "grad_clip", "batch_size", "seed",
         "checkpoint_every", "templates", "phrasings", "eta", "ddim_steps", "guidance", "ema_decay", "images",
         "generation_steps", "generation_guidance", "frames", "anchor", "anchor_mode", "anchor_phrases", "preservation_weight", "preserve",
-        "preserve_per_step", "embedding_weight",
+        "preserve_per_step", "preserve_neighbors", "embedding_weight",
     ]
 
     /// The built-in defaults of `method` (what configs/erase/<method>.yaml says).
@@ -184,7 +187,7 @@ public struct ErasureRecipe: Equatable, Sendable {
             templates: .standard, phrasings: [.keyword, .synonym, .description], eta: 1, ddimSteps: 20, guidance: 3,
             emaDecay: 0.99, images: 4, generationSteps: 25, generationGuidance: 2.5, frames: 8, anchor: "a shape",
             anchorMode: .prompt, anchorPhrases: .standard, preservationWeight: 1, preserve: [], preservePerStep: 4,
-            embeddingWeight: 0)
+            preserveNeighbors: false, embeddingWeight: 0)
         switch method {
         case .esd:
             r.steps = 200
@@ -229,7 +232,8 @@ public struct ErasureRecipe: Equatable, Sendable {
             "anchor_phrases": ["object": anchorPhrases.object, "color": anchorPhrases.color, "style": anchorPhrases.style,
                                "motion": anchorPhrases.motion],
             "preservation_weight": decimal(preservationWeight), "preserve": preserve,
-            "preserve_per_step": preservePerStep, "embedding_weight": decimal(embeddingWeight),
+            "preserve_per_step": preservePerStep, "preserve_neighbors": preserveNeighbors,
+            "embedding_weight": decimal(embeddingWeight),
         ]
     }
 
@@ -350,6 +354,7 @@ public struct ErasureRecipe: Equatable, Sendable {
         if let v = file.preservationWeight { r.preservationWeight = Float(v) }
         if let v = file.preserve { r.preserve = v }
         if let v = file.preservePerStep { r.preservePerStep = v }
+        if let v = file.preserveNeighbors { r.preserveNeighbors = v }
         if let v = file.embeddingWeight { r.embeddingWeight = Float(v) }
         try r.validate(source: source)
         return r
@@ -410,6 +415,7 @@ public struct ErasureRecipeFile: Recipe, Equatable {
     public var preservationWeight: Double?
     public var preserve: [String]?
     public var preservePerStep: Int?
+    public var preserveNeighbors: Bool?
     public var embeddingWeight: Double?
 
     public static var keys: [String] { ErasureRecipe.keys }
@@ -421,6 +427,7 @@ public struct ErasureRecipeFile: Recipe, Equatable {
         case generationSteps = "generation_steps", generationGuidance = "generation_guidance", frames, anchor
         case anchorMode = "anchor_mode", anchorPhrases = "anchor_phrases"
         case preservationWeight = "preservation_weight", preserve, preservePerStep = "preserve_per_step"
+        case preserveNeighbors = "preserve_neighbors"
         case embeddingWeight = "embedding_weight"
     }
 

@@ -93,4 +93,27 @@ final class ErasureConceptTests: XCTestCase {
         recipe.method = .anchor
         XCTAssertNil(try ErasureTarget(try ErasureConcept.resolve("a dog", allowFreeText: true), recipe: recipe, tokenizer: tokenizer).anchoredCaptions)
     }
+
+    /// preserve_neighbors adds the erased concept's own captions with each other concept of its
+    /// family in its place, and never one of the erased concept's own.
+    func testNeighborPromptsPutTheFamilysOtherConceptsInTheTemplates() throws {
+        var recipe = ErasureRecipe.defaults(.anchor)
+        let circle = try ErasureConcept.resolve("circle", allowFreeText: false)
+        let neighbors = ErasureConcept.neighborPrompts(of: [circle], templates: recipe.templates, kinds: recipe.phrasings)
+        for expected in ["a red square", "a red box", "a video of a star spinning", "a heart moving left"] {
+            XCTAssertTrue(neighbors.contains(expected), expected)
+        }
+        XCTAssertEqual(Set(neighbors).count, neighbors.count)
+        let own = Set(circle.prompts(templates: recipe.templates, kinds: [.keyword, .synonym, .description, .heldout]))
+        XCTAssertTrue(neighbors.allSatisfy { !own.contains($0) && !$0.contains("circle") && !$0.contains("ball") })
+        XCTAssertFalse(neighbors.contains { $0.contains("crimson circle") })
+        // The anchor method adds them to its preservation prompts only when asked.
+        let target = try ErasureTarget(circle, recipe: recipe, tokenizer: try TinyWorld.tokenizer())
+        let plain = Anchor(targets: [target], recipe: recipe).preservePrompts
+        recipe.preserveNeighbors = true
+        let widened = Anchor(targets: [target], recipe: recipe).preservePrompts
+        XCTAssertFalse(plain.contains("a red square"))
+        XCTAssertTrue(widened.contains("a red square"))
+        XCTAssertEqual(Array(widened.prefix(plain.count)), plain)
+    }
 }
