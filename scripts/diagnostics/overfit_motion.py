@@ -38,17 +38,28 @@ CAPTIONS = ["a red circle moving right", "a red circle moving left"]
 SIZE, FRAMES = 32, 8
 
 
-def disc_clip(x_first, x_last, y=16.0, radius=5.5):
-    """A red disc moving along y from x_first to x_last on a grey-blue ground, [3, F, H, W] in [-1, 1]."""
+GROUND = (0.45, 0.5, 0.55)
+
+
+def disc_clip(x_first, x_last, y=16.0, radius=5.5, color=(0.9, 0.1, 0.1)):
+    """A disc (red unless told) moving along y from x_first to x_last on a grey-blue ground, [3, F, H, W] in [-1, 1]."""
     ys, xs = torch.meshgrid(torch.arange(SIZE) + 0.5, torch.arange(SIZE) + 0.5, indexing="ij")
-    ground = torch.tensor([0.45, 0.5, 0.55])[:, None, None]
-    red = torch.tensor([0.9, 0.1, 0.1])[:, None, None]
+    ground = torch.tensor(GROUND)[:, None, None]
+    red = torch.tensor(color)[:, None, None]
     frames = []
     for f in range(FRAMES):
         cx = x_first + (x_last - x_first) * f / (FRAMES - 1)
         cover = (radius - ((xs - cx) ** 2 + (ys - y) ** 2).sqrt() + 0.5).clamp(0, 1)  # antialiased edge
         frames.append(ground * (1 - cover) + red * cover)
     return torch.stack(frames, 1) * 2 - 1
+
+
+def object_centroid_x(clip):
+    """Per frame, the x of the centroid of what differs from the ground (any color): [F]."""
+    ground = torch.tensor(GROUND)[:, None, None, None] * 2 - 1
+    weight = ((clip - ground).norm(dim=0) - 0.3).clamp(min=0)  # [F, H, W]
+    xs = torch.arange(float(SIZE)) + 0.5
+    return (weight * xs).sum((1, 2)) / weight.sum((1, 2)).clamp(min=1e-8)
 
 
 def random_pair(generator):
@@ -79,6 +90,9 @@ def main():
                         "modules starting as the identity, 4 heads, whose attention adds sinusoidal frame positions) and train that")
     p.add_argument("--random-paths", action="store_true",
                    help="draw both clips anew each step: random start, height and travel (12-16 px), as in the world")
+    p.add_argument("--colors", action="store_true",
+                   help="the left-moving disc is blue and its caption says so (\"a blue circle moving left\"): does "
+                        "a word the image model already reads tie the path to the caption where the direction word does not?")
     p.add_argument("--save", help="also write the trained model here (a copy of --model with the new UNet), e.g. for motion_probe.py")
     a = p.parse_args()
 
@@ -101,8 +115,9 @@ def main():
                 if "motion_modules" in name and "proj_out" in name:
                     weight.zero_()
     unet = model.unet.train()
-    clips = torch.stack([disc_clip(8, 24), disc_clip(24, 8)])
-    context = model.context(CAPTIONS, FRAMES)
+    captions = ["a red circle moving right", "a blue circle moving left"] if a.colors else CAPTIONS
+    clips = torch.stack([disc_clip(8, 24), disc_clip(24, 8, color=(0.1, 0.1, 0.9) if a.colors else (0.9, 0.1, 0.1))])
+    context = model.context(captions, FRAMES)
     trained = []
     for name, weight in unet.named_parameters():
         weight.requires_grad_(a.train == "all" or is_temporal(name))
@@ -142,12 +157,12 @@ def main():
     if a.random_paths:
         print("red centroid x per frame; a path runs the caption's way when it travels at least 4 px that way")
     else:
-        print("red centroid x per frame (the right-moving clip runs 8 -> 24, the left-moving one 24 -> 8)")
+        print(f"{'object' if a.colors else 'red'} centroid x per frame (the right-moving clip runs 8 -> 24, the left-moving one 24 -> 8)")
     right_way = 0
     for _ in range(a.samples):
-        x = model.sample(CAPTIONS, generator, scheduler_config=config)
-        for caption, clip in zip(CAPTIONS, x):
-            xs = centroids(clip[None])[0, :, 0]
+        x = model.sample(captions, generator, scheduler_config=config)
+        for caption, clip in zip(captions, x):
+            xs = object_centroid_x(clip) if a.colors else centroids(clip[None])[0, :, 0]
             travel = float(xs[-1] - xs[0]) * (1 if caption.endswith("right") else -1)
             right_way += travel >= 4
             print(f"{caption:28s}", " ".join(f"{float(c):5.1f}" for c in xs), f"  travel the caption's way {travel:+.1f} px")
