@@ -162,7 +162,6 @@ public struct ErasureTarget: Sendable {
 }
 
 extension ErasureConcept {
-    /// Prompts of the world's other concepts (for preservation), excluding the `erased` ones.
     /// The erased concepts' template captions with each other world concept of their family in
     /// their place ("a red {}" gives "a red square", "a red box", ... when erasing the circle):
     /// the captions an erasure most easily takes along, because they differ from its own in one word.
@@ -176,6 +175,7 @@ extension ErasureConcept {
             .filter { seen.insert($0).inserted }
     }
 
+    /// Prompts of the world's other concepts (for preservation), excluding the `erased` ones.
     public static func otherWorldPrompts(excluding erased: [ErasureConcept], catalog: PromptCatalog = .v1) -> [String] {
         let names = Set(erased.filter { !$0.isFreeText }.map(\.name))
         return catalog.concepts.all.filter { !names.contains($0.keyword) }.map { ErasureConcept(world: $0).prompt }
