@@ -272,7 +272,7 @@ public enum HTMLReport {
         let d = b - a
         let text: String
         switch row.format {
-        case .rate: text = String(format: "%+.1f pp", d * 100) + (row.changeError.map { String(format: " ± %.1f", $0 * 100) } ?? "")
+        case .rate: text = StandardError.changeText(d, error: row.changeError)
         case .distance: text = String(format: "%+.2f", d)
         case .similarity: text = String(format: "%+.3f", d)
         }

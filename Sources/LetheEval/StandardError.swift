@@ -25,6 +25,12 @@ public enum StandardError {
         return clustered(zip(erased, baseline).map { ($0.sample, $0.score - $1.score) })
     }
 
+    /// A change of a rate in points with its standard error when known: "−2.6 pp ± 2.1".
+    public static func changeText(_ change: Double, error: Double?) -> String {
+        (String(format: "%+.1f pp", change * 100) + (error.map { String(format: " ± %.1f", $0 * 100) } ?? ""))
+            .replacingOccurrences(of: "-", with: "−")
+    }
+
     static func clustered(_ values: [(cluster: Int, value: Double)]) -> Double? {
         var sums: [Int: (sum: Double, count: Double)] = [:]
         for (k, v) in values { sums[k, default: (0, 0)].sum += v; sums[k, default: (0, 0)].count += 1 }

@@ -124,9 +124,9 @@ struct Eval: LetheCommand {
             ) { label, done, total in log("eval: " + progress.line(done: done, total: total, phase: label)) }
             data = try encode(report)
             let r = report.retention, se = report.standardErrors
-            // A retention figure with its change and that change's standard error: "71.2% (−8.1 ± 4.0 pp)".
+            // A retention figure with its change and that change's standard error: "71.2% (−8.1 pp ± 4.0)".
             func kept(_ v: Double, _ base: Double, _ error: Double?) -> String {
-                pct(v) + String(format: " (%+.1f", 100 * (v - base)) + (error.map { String(format: " ± %.1f", 100 * $0) } ?? "") + " pp)"
+                pct(v) + " (" + StandardError.changeText(v - base, error: error) + ")"
             }
             log("eval: target \(pct(report.erasure.target)) (baseline \(pct(report.erasure.targetBaseline))), "
                 + "in-domain \(kept(r.inDomain, r.inDomainBaseline, se?.inDomainChange)), "

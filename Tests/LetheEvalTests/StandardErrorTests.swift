@@ -32,4 +32,9 @@ final class StandardErrorTests: XCTestCase {
         XCTAssertNil(StandardError.ofChange(erased: Array(erased.prefix(3)), baseline: base))
         XCTAssertNil(StandardError.of(trials([(0, "circle", 1), (0, "star", 0)])))
     }
+
+    func testAChangeReadsInPointsWithItsError() {
+        XCTAssertEqual(StandardError.changeText(-0.026, error: 0.021), "−2.6 pp ± 2.1")
+        XCTAssertEqual(StandardError.changeText(0.015, error: nil), "+1.5 pp")
+    }
 }
