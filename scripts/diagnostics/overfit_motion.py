@@ -38,19 +38,19 @@ CAPTIONS = ["a red circle moving right", "a red circle moving left"]
 SIZE, FRAMES = 32, 8
 
 
-GROUND = (0.45, 0.5, 0.55)
+GROUND, RED, BLUE = (0.45, 0.5, 0.55), (0.9, 0.1, 0.1), (0.1, 0.1, 0.9)
 
 
-def disc_clip(x_first, x_last, y=16.0, radius=5.5, color=(0.9, 0.1, 0.1)):
+def disc_clip(x_first, x_last, y=16.0, radius=5.5, color=RED):
     """A disc (red unless told) moving along y from x_first to x_last on a grey-blue ground, [3, F, H, W] in [-1, 1]."""
     ys, xs = torch.meshgrid(torch.arange(SIZE) + 0.5, torch.arange(SIZE) + 0.5, indexing="ij")
     ground = torch.tensor(GROUND)[:, None, None]
-    red = torch.tensor(color)[:, None, None]
+    disc = torch.tensor(color)[:, None, None]
     frames = []
     for f in range(FRAMES):
         cx = x_first + (x_last - x_first) * f / (FRAMES - 1)
         cover = (radius - ((xs - cx) ** 2 + (ys - y) ** 2).sqrt() + 0.5).clamp(0, 1)  # antialiased edge
-        frames.append(ground * (1 - cover) + red * cover)
+        frames.append(ground * (1 - cover) + disc * cover)
     return torch.stack(frames, 1) * 2 - 1
 
 
@@ -62,15 +62,16 @@ def object_centroid_x(clip):
     return (weight * xs).sum((1, 2)) / weight.sum((1, 2)).clamp(min=1e-8)
 
 
-def random_pair(generator):
-    """A right-moving and a left-moving disc, each from its own random start, height and travel."""
-    def one(sign):
+def random_pair(generator, left_color):
+    """A right-moving red disc and a left-moving one of `left_color`, each from its own random start,
+    height and travel."""
+    def one(sign, color):
         travel = 12 + 4 * float(torch.rand((), generator=generator))
         low = 6.5 + float(torch.rand((), generator=generator)) * (SIZE - 13 - travel)
         y = 6.5 + float(torch.rand((), generator=generator)) * (SIZE - 13)
         start, end = (low, low + travel) if sign > 0 else (low + travel, low)
-        return disc_clip(start, end, y=y)
-    return torch.stack([one(+1), one(-1)])
+        return disc_clip(start, end, y=y, color=color)
+    return torch.stack([one(+1, RED), one(-1, left_color)])
 
 
 def main():
@@ -116,7 +117,8 @@ def main():
                     weight.zero_()
     unet = model.unet.train()
     captions = ["a red circle moving right", "a blue circle moving left"] if a.colors else CAPTIONS
-    clips = torch.stack([disc_clip(8, 24), disc_clip(24, 8, color=(0.1, 0.1, 0.9) if a.colors else (0.9, 0.1, 0.1))])
+    left_color = BLUE if a.colors else RED
+    clips = torch.stack([disc_clip(8, 24), disc_clip(24, 8, color=left_color)])
     context = model.context(captions, FRAMES)
     trained = []
     for name, weight in unet.named_parameters():
@@ -129,7 +131,7 @@ def main():
     paths = torch.Generator().manual_seed(7)
     for step in range(a.steps):
         if a.random_paths:
-            clips = random_pair(paths)
+            clips = random_pair(paths, left_color)
         t = torch.randint(a.t_min, 1000, (2,))
         noise = torch.randn_like(clips)
         ab = abar[t].view(-1, 1, 1, 1, 1)
@@ -154,10 +156,9 @@ def main():
         if a.prediction == "v_prediction":
             DDIMScheduler.from_config(config).save_pretrained(f"{a.save}/scheduler")
     generator = torch.Generator().manual_seed(123)
-    if a.random_paths:
-        print("red centroid x per frame; a path runs the caption's way when it travels at least 4 px that way")
-    else:
-        print(f"{'object' if a.colors else 'red'} centroid x per frame (the right-moving clip runs 8 -> 24, the left-moving one 24 -> 8)")
+    runs = ("a path runs the caption's way when it travels at least 4 px that way" if a.random_paths
+            else "the right-moving clip runs 8 -> 24, the left-moving one 24 -> 8")
+    print(f"{'object' if a.colors else 'red'} centroid x per frame ({runs})")
     right_way = 0
     for _ in range(a.samples):
         x = model.sample(captions, generator, scheduler_config=config)
