@@ -21,9 +21,13 @@ leaves room for its run, at any height, and travels 12 to 16 px, as the world's 
 caption then names a direction, not a place, and the model must learn to move the disc from
 wherever the noise puts it. Sampled paths are then read by their travel, first frame to last.
 
+Before sampling, the tool prints the loss on the two clips with their captions swapped over the
+loss with their own, per timestep: 1 when the UNet makes no use of what tells the captions apart.
+
   python3 scripts/diagnostics/overfit_motion.py --model models/video
   python3 scripts/diagnostics/overfit_motion.py --model models/video --t-min 300 --noisy-end-cap 100
   python3 scripts/diagnostics/overfit_motion.py --model models/video --prediction v_prediction --random-paths
+  python3 scripts/diagnostics/overfit_motion.py --model models/video --prediction v_prediction --frame-positions
 """
 import argparse
 import shutil
@@ -74,6 +78,28 @@ def random_pair(generator, left_color):
     return torch.stack([one(+1, RED), one(-1, left_color)])
 
 
+def caption_swap_ratios(unet, clips, context, abar, prediction, draws=4):
+    """Per timestep, the loss with the captions swapped between the two clips over the loss with each
+    clip's own caption, on the same noisy clips: 1 when the UNet makes no use of what tells the
+    captions apart, above 1 when it draws what its caption says. Read off the noisy end, where the
+    path is decided."""
+    generator = torch.Generator().manual_seed(99)
+    ratios = {}
+    with torch.no_grad():
+        for t in (999, 950, 900, 800, 600, 400):
+            own = swapped = 0.0
+            for _ in range(draws):
+                noise = torch.randn(clips.shape, generator=generator)
+                ab = abar[t]
+                noisy = ab.sqrt() * clips + (1 - ab).sqrt() * noise
+                target = noise if prediction == "epsilon" else ab.sqrt() * noise - (1 - ab).sqrt() * clips
+                steps = torch.full((len(clips),), t)
+                own += float((unet(noisy, steps, encoder_hidden_states=context).sample - target).pow(2).mean())
+                swapped += float((unet(noisy, steps, encoder_hidden_states=context.flip(0)).sample - target).pow(2).mean())
+            ratios[t] = swapped / own
+    return ratios
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="models/video", help="a video model folder (UNet3D or UNetMotion)")
@@ -94,6 +120,12 @@ def main():
     p.add_argument("--colors", action="store_true",
                    help="the left-moving disc is blue and its caption says so (\"a blue circle moving left\"): does "
                         "a word the image model already reads tie the path to the caption where the direction word does not?")
+    p.add_argument("--color-cue", action="store_true",
+                   help="captions as --colors, but both discs red: the captions differ in a word the image model "
+                        "reads while every frame's content is the same, so only word x frame order can pick the path")
+    p.add_argument("--frame-positions", action="store_true",
+                   help="give UNet3D's temporal attention sinusoidal frame positions, as AnimateDiff's motion modules "
+                        "have (not loadable as a UNet3DConditionModel; a diagnostic of what frame order costs)")
     p.add_argument("--save", help="also write the trained model here (a copy of --model with the new UNet), e.g. for motion_probe.py")
     a = p.parse_args()
 
@@ -115,8 +147,17 @@ def main():
             for name, weight in model.unet.named_parameters():
                 if "motion_modules" in name and "proj_out" in name:
                     weight.zero_()
+    if a.frame_positions:
+        from diffusers.models.embeddings import SinusoidalPositionalEmbedding
+        blocks = [m for name, m in model.unet.named_modules()
+                  if is_temporal(name) and m.__class__.__name__ == "BasicTransformerBlock"]
+        if not blocks:
+            raise SystemExit(f"--frame-positions needs a UNet3DConditionModel; {a.model} holds none of its temporal blocks")
+        for block in blocks:
+            block.pos_embed = SinusoidalPositionalEmbedding(block.norm1.normalized_shape[0], max_seq_length=FRAMES)
+        print(f"sinusoidal frame positions in {len(blocks)} temporal attention blocks")
     unet = model.unet.train()
-    captions = ["a red circle moving right", "a blue circle moving left"] if a.colors else CAPTIONS
+    captions = ["a red circle moving right", "a blue circle moving left"] if a.colors or a.color_cue else CAPTIONS
     left_color = BLUE if a.colors else RED
     clips = torch.stack([disc_clip(8, 24), disc_clip(24, 8, color=left_color)])
     context = model.context(captions, FRAMES)
@@ -147,6 +188,11 @@ def main():
             print(f"step {step}/{a.steps}  loss {loss.item():.4f}  {time.time() - start:.0f} s", flush=True)
 
     unet.eval()
+    if a.random_paths:
+        clips = random_pair(paths, left_color)
+    ratios = caption_swap_ratios(unet, clips, context, abar, a.prediction)
+    print("loss with the captions swapped / with their own, at t =",
+          ", ".join(f"{t}: {r:.3f}" for t, r in ratios.items()), flush=True)
     config = dict(model.scheduler.config)
     if a.prediction == "v_prediction":
         config.update(prediction_type="v_prediction", timestep_spacing="trailing")
@@ -158,12 +204,12 @@ def main():
     generator = torch.Generator().manual_seed(123)
     runs = ("a path runs the caption's way when it travels at least 4 px that way" if a.random_paths
             else "the right-moving clip runs 8 -> 24, the left-moving one 24 -> 8")
-    print(f"{'object' if a.colors else 'red'} centroid x per frame ({runs})")
+    print(f"{'object' if a.colors or a.color_cue else 'red'} centroid x per frame ({runs})")
     right_way = 0
     for _ in range(a.samples):
         x = model.sample(captions, generator, scheduler_config=config)
         for caption, clip in zip(captions, x):
-            xs = object_centroid_x(clip) if a.colors else centroids(clip[None])[0, :, 0]
+            xs = object_centroid_x(clip) if a.colors or a.color_cue else centroids(clip[None])[0, :, 0]
             travel = float(xs[-1] - xs[0]) * (1 if caption.endswith("right") else -1)
             right_way += travel >= 4
             print(f"{caption:28s}", " ".join(f"{float(c):5.1f}" for c in xs), f"  travel the caption's way {travel:+.1f} px")
