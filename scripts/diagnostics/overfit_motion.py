@@ -149,10 +149,13 @@ def main():
                     weight.zero_()
     if a.frame_positions:
         from diffusers.models.embeddings import SinusoidalPositionalEmbedding
+        if model.unet.__class__.__name__ != "UNet3DConditionModel":
+            raise SystemExit(f"--frame-positions needs a UNet3DConditionModel; {a.model} gives a {model.unet.__class__.__name__}")
+        if a.save:
+            # The positions are not in UNet3D's config: a saved copy would load without them.
+            raise SystemExit("--frame-positions cannot be saved with --save: UNet3DConditionModel has no key for them")
         blocks = [m for name, m in model.unet.named_modules()
                   if is_temporal(name) and m.__class__.__name__ == "BasicTransformerBlock"]
-        if not blocks:
-            raise SystemExit(f"--frame-positions needs a UNet3DConditionModel; {a.model} holds none of its temporal blocks")
         for block in blocks:
             block.pos_embed = SinusoidalPositionalEmbedding(block.norm1.normalized_shape[0], max_seq_length=FRAMES)
         print(f"sinusoidal frame positions in {len(blocks)} temporal attention blocks")
