@@ -78,6 +78,13 @@ def random_pair(generator, left_color):
     return torch.stack([one(+1, RED), one(-1, left_color)])
 
 
+def noised(clips, noise, ab, prediction):
+    """The noisy clips at cumulative alpha `ab` and what the UNet is trained to predict from them."""
+    noisy = ab.sqrt() * clips + (1 - ab).sqrt() * noise
+    target = noise if prediction == "epsilon" else ab.sqrt() * noise - (1 - ab).sqrt() * clips
+    return noisy, target
+
+
 def caption_swap_ratios(unet, clips, context, abar, prediction, draws=4):
     """Per timestep, the loss with the captions swapped between the two clips over the loss with each
     clip's own caption, on the same noisy clips: 1 when the UNet makes no use of what tells the
@@ -90,9 +97,7 @@ def caption_swap_ratios(unet, clips, context, abar, prediction, draws=4):
             own = swapped = 0.0
             for _ in range(draws):
                 noise = torch.randn(clips.shape, generator=generator)
-                ab = abar[t]
-                noisy = ab.sqrt() * clips + (1 - ab).sqrt() * noise
-                target = noise if prediction == "epsilon" else ab.sqrt() * noise - (1 - ab).sqrt() * clips
+                noisy, target = noised(clips, noise, abar[t], prediction)
                 steps = torch.full((len(clips),), t)
                 own += float((unet(noisy, steps, encoder_hidden_states=context).sample - target).pow(2).mean())
                 swapped += float((unet(noisy, steps, encoder_hidden_states=context.flip(0)).sample - target).pow(2).mean())
@@ -179,10 +184,9 @@ def main():
         t = torch.randint(a.t_min, 1000, (2,))
         noise = torch.randn_like(clips)
         ab = abar[t].view(-1, 1, 1, 1, 1)
-        noisy = ab.sqrt() * clips + (1 - ab).sqrt() * noise
+        noisy, target = noised(clips, noise, ab, a.prediction)
         # Lethe's noisy-end weight: 1/SNR where SNR < 1, capped; the clean clip's error then counts as in v-prediction.
         weight = ((1 - ab) / ab).clamp(max=a.noisy_end_cap).clamp(min=1)  # all 1 when the cap is 1
-        target = noise if a.prediction == "epsilon" else ab.sqrt() * noise - (1 - ab).sqrt() * clips
         loss = ((unet(noisy, t, encoder_hidden_states=context).sample - target).pow(2) * weight).mean()
         loss.backward()
         optimizer.step()
